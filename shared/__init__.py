@@ -1,0 +1,1 @@
+"""Use cases and adapters shared by the Lambda functions."""

@@ -1,0 +1,157 @@
+"""Lambda function URL events (payload 2.0) in, function URL responses out.
+
+`FunctionUrlRequest.from_event` turns the event into a typed request; `json_response` and
+`error_response` build the response dictionaries; `adapter` wraps a route so that every
+`AppError` becomes API.md's error JSON with the request id, and anything else a 500 without
+a stack trace.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ValidationError as PydanticValidationError
+
+from shared.errors import AppError, InvalidJson, PayloadTooLarge, ValidationFailed
+
+logger = logging.getLogger("mimivibe")
+
+MAX_BODY_BYTES = 64 * 1024
+ModelT = TypeVar("ModelT", bound=BaseModel)
+Response = dict[str, Any]
+
+
+class RequestModel(BaseModel):
+    """Base of every request body: unknown fields are refused (API.md: 422)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+
+class FunctionUrlRequest(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    method: str
+    raw_path: str = "/"
+    query: dict[str, str] = Field(default_factory=dict)
+    headers: dict[str, str] = Field(default_factory=dict)
+    cookies: list[str] = Field(default_factory=list)
+    body: bytes = b""
+    request_id: str
+    source_ip: str | None = None
+
+    @classmethod
+    def from_event(cls, event: Mapping[str, Any], context: Any = None) -> FunctionUrlRequest:
+        http = (event.get("requestContext") or {}).get("http") or {}
+        request_id = (
+            (event.get("requestContext") or {}).get("requestId")
+            or getattr(context, "aws_request_id", None)
+            or str(uuid.uuid4())
+        )
+        raw_body = event.get("body") or ""
+        if event.get("isBase64Encoded"):
+            try:
+                body = base64.b64decode(raw_body, validate=True)
+            except (binascii.Error, ValueError) as exc:
+                raise InvalidJson("The request body is not valid base64.") from exc
+        else:
+            body = raw_body.encode("utf-8") if isinstance(raw_body, str) else bytes(raw_body)
+        if len(body) > MAX_BODY_BYTES:
+            raise PayloadTooLarge(details={"max_bytes": MAX_BODY_BYTES})
+        return cls(
+            method=str(http.get("method") or "GET").upper(),
+            raw_path=event.get("rawPath") or "/",
+            query={k: str(v) for k, v in (event.get("queryStringParameters") or {}).items()},
+            headers={str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()},
+            cookies=list(event.get("cookies") or []),
+            body=body,
+            request_id=str(request_id),
+            source_ip=http.get("sourceIp"),
+        )
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+    def bearer_token(self) -> str | None:
+        value = self.header("authorization") or ""
+        scheme, _, token = value.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return None
+        return token.strip()
+
+    def json_body(self, model: type[ModelT], *, allow_empty: bool = False) -> ModelT:
+        """Parse the body with `model`; malformed JSON or fields → 422 `validation_error`."""
+        if not self.body.strip():
+            if allow_empty:
+                return model()
+            raise ValidationFailed("A JSON body is required.")
+        try:
+            data = json.loads(self.body)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise InvalidJson() from exc
+        if not isinstance(data, dict):
+            raise ValidationFailed("The request body must be a JSON object.")
+        try:
+            return model.model_validate(data)
+        except PydanticValidationError as exc:
+            errors = [
+                {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"], "type": e["type"]}
+                for e in exc.errors(include_url=False, include_context=False, include_input=False)
+            ]
+            raise ValidationFailed(details={"errors": errors}) from exc
+
+
+def json_response(
+    status: int, body: Any = None, headers: Mapping[str, str] | None = None
+) -> Response:
+    out_headers = {"content-type": "application/json; charset=utf-8"}
+    out_headers.update({k.lower(): v for k, v in (headers or {}).items()})
+    if body is None:
+        out_headers.pop("content-type")
+        return {"statusCode": status, "headers": out_headers, "body": "", "isBase64Encoded": False}
+    payload = body.model_dump(mode="json") if isinstance(body, BaseModel) else body
+    return {
+        "statusCode": status,
+        "headers": out_headers,
+        "body": json.dumps(payload, ensure_ascii=False, separators=(",", ":"), default=str),
+        "isBase64Encoded": False,
+    }
+
+
+def error_response(error: AppError, request_id: str) -> Response:
+    body = {
+        "error": {"code": error.code, "message": error.message, "details": error.details},
+        "request_id": request_id,
+    }
+    return json_response(error.status, body, {**error.headers, "x-request-id": request_id})
+
+
+Route = Callable[[FunctionUrlRequest], Response]
+
+
+def adapter(route: Route, *, function: str) -> Callable[[Mapping[str, Any], Any], Response]:
+    """Turn a route into a Lambda handler with the project's one error mapping."""
+
+    def handler(event: Mapping[str, Any], context: Any) -> Response:
+        request_id = getattr(context, "aws_request_id", None) or str(uuid.uuid4())
+        try:
+            request = FunctionUrlRequest.from_event(event, context)
+            request_id = request.request_id
+            response = route(request)
+        except AppError as error:
+            if error.status >= 500:
+                logger.error("%s failed: %s", function, error.code, extra={"request_id": request_id})
+            return error_response(error, request_id)
+        except Exception:
+            logger.exception("%s crashed", function, extra={"request_id": request_id})
+            return error_response(AppError(), request_id)
+        response.setdefault("headers", {})["x-request-id"] = request_id
+        return response
+
+    return handler

@@ -1,0 +1,89 @@
+"""Typed configuration, validated once per container (at cold start).
+
+Values come from the environment (in AWS the secrets are resolved into it at cold start; see
+`shared/secrets.py`). Secrets are `SecretStr`: they never appear in reprs or logs. Feature groups
+are optional so that each function demands only what it uses, through `require_*`.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.errors import ConfigError
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
+
+    # Supabase (PostgREST) and the access tokens the functions mint and accept.
+    supabase_url: str
+    supabase_anon_key: SecretStr
+    supabase_service_role_key: SecretStr
+    supabase_jwt_secret: SecretStr
+    access_token_ttl_seconds: int = Field(default=3600, ge=60, le=86400)
+
+    # Upstash Redis (REST).
+    upstash_redis_rest_url: str | None = None
+    upstash_redis_rest_token: SecretStr | None = None
+
+    # Rate limiting (per user, sliding window) shared by the user functions.
+    rate_limit_requests: int = Field(default=20, ge=1)
+    rate_limit_window_seconds: int = Field(default=10, ge=1)
+
+    # Identity providers: a provider is enabled when its issuer is set.
+    clerk_issuer: str | None = None
+    clerk_jwks_url: str | None = None
+    clerk_audience: str | None = None
+    auth0_issuer: str | None = None
+    auth0_jwks_url: str | None = None
+    auth0_audience: str | None = None
+    firebase_project_id: str | None = None
+    firebase_jwks_url: str = (
+        "https://www.googleapis.com/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com"
+    )
+    custom_issuer: str | None = None
+    custom_audience: str | None = None
+    custom_hs256_secret: SecretStr | None = None
+    custom_jwks_url: str | None = None
+    token_leeway_seconds: int = Field(default=30, ge=0, le=300)
+
+    # Stripe.
+    stripe_secret_key: SecretStr | None = None
+    stripe_webhook_secret: SecretStr | None = None
+    stripe_api_base: str | None = None
+
+    # QStash and the job queue.
+    qstash_url: str = "https://qstash.upstash.io"
+    qstash_token: SecretStr | None = None
+    qstash_current_signing_key: SecretStr | None = None
+    qstash_next_signing_key: SecretStr | None = None
+    job_consumer_url: str | None = None
+    max_pending_readings: int = Field(default=3, ge=1)
+    visibility_timeout_seconds: int = Field(default=120, ge=5)
+
+    # The reading pipeline.
+    llm_provider: str = "offline"
+    llm_base_url: str | None = None
+    llm_model: str | None = None
+    llm_api_key: SecretStr | None = None
+    llm_timeout_seconds: float = Field(default=30.0, gt=0)
+
+    def require(self, *names: str) -> None:
+        """Fail loudly (at cold start) when a function's settings are missing."""
+        missing = [n for n in names if getattr(self, n) in (None, "")]
+        if missing:
+            raise ConfigError(
+                "Missing settings: " + ", ".join(sorted(n.upper() for n in missing))
+            )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    try:
+        return Settings()  # type: ignore[call-arg]
+    except ValidationError as exc:
+        fields = sorted({".".join(str(p) for p in e["loc"]).upper() for e in exc.errors()})
+        raise ConfigError("Invalid or missing settings: " + ", ".join(fields)) from None
