@@ -7,8 +7,6 @@ are optional so that each function demands only what it uses, through `require_*
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -80,10 +78,32 @@ class Settings(BaseSettings):
             )
 
 
-@lru_cache(maxsize=1)
+_cached: tuple[tuple[tuple[str, str], ...], Settings] | None = None
+
+
 def get_settings() -> Settings:
+    """Settings for this container: environment, overlaid with the AWS secret when one is named.
+
+    Built once; rebuilt only when the secret's refreshed value differs (a rotation).
+    """
+    global _cached  # noqa: PLW0603 - one settings object per container by design
+    from shared.secrets import secret_source
+
+    source = secret_source()
+    secrets = source.load() if source is not None else {}
+    key = tuple(sorted(secrets.items()))
+    if _cached is not None and _cached[0] == key:
+        return _cached[1]
     try:
-        return Settings()  # type: ignore[call-arg]
+        settings = Settings(**{k.lower(): v for k, v in secrets.items()})
     except ValidationError as exc:
         fields = sorted({".".join(str(p) for p in e["loc"]).upper() for e in exc.errors()})
         raise ConfigError("Invalid or missing settings: " + ", ".join(fields)) from None
+    _cached = (key, settings)
+    return settings
+
+
+def reset_settings() -> None:
+    """Forget the cached settings (tests that change the environment)."""
+    global _cached  # noqa: PLW0603
+    _cached = None

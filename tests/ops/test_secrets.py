@@ -1,0 +1,126 @@
+"""Secrets come from AWS Secrets Manager at cold start, cached, and refreshed after a bounded age."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from shared.errors import ConfigError
+from shared.secrets import AwsSecret, use_secret_source
+from shared.settings import get_settings, reset_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+BASE = {
+    "SUPABASE_URL": "https://project.supabase.co",
+    "SUPABASE_ANON_KEY": "anon-key",
+    "SUPABASE_SERVICE_ROLE_KEY": "service-key-v1",
+    "SUPABASE_JWT_SECRET": "jwt-secret-0123456789-0123456789-01",
+}
+
+
+@pytest.fixture
+def secrets_client(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+    for name in BASE:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-southeast-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        yield boto3.client("secretsmanager", region_name="ap-southeast-1")
+    use_secret_source(None)
+    reset_settings()
+
+
+def test_settings_are_loaded_from_the_named_secret(secrets_client) -> None:
+    secrets_client.create_secret(Name="mimivibe/test/session", SecretString=json.dumps(BASE))
+    use_secret_source(AwsSecret("mimivibe/test/session", boto3_client=secrets_client))
+    reset_settings()
+
+    settings = get_settings()
+
+    assert settings.supabase_url == "https://project.supabase.co"
+    assert settings.supabase_service_role_key.get_secret_value() == "service-key-v1"
+    assert "service-key-v1" not in repr(settings)
+
+
+def test_secret_is_cached_within_the_refresh_interval(secrets_client) -> None:
+    secrets_client.create_secret(Name="mimivibe/test/cached", SecretString=json.dumps(BASE))
+    use_secret_source(AwsSecret("mimivibe/test/cached", max_age=300, boto3_client=secrets_client))
+    reset_settings()
+    first = get_settings()
+
+    rotated = {**BASE, "SUPABASE_SERVICE_ROLE_KEY": "service-key-v2"}
+    secrets_client.put_secret_value(SecretId="mimivibe/test/cached", SecretString=json.dumps(rotated))
+
+    assert get_settings() is first
+    assert get_settings().supabase_service_role_key.get_secret_value() == "service-key-v1"
+
+
+def test_rotation_is_picked_up_after_the_refresh_interval(secrets_client) -> None:
+    secrets_client.create_secret(Name="mimivibe/test/rotating", SecretString=json.dumps(BASE))
+    use_secret_source(AwsSecret("mimivibe/test/rotating", max_age=1, boto3_client=secrets_client))
+    reset_settings()
+    assert get_settings().supabase_service_role_key.get_secret_value() == "service-key-v1"
+
+    rotated = {**BASE, "SUPABASE_SERVICE_ROLE_KEY": "service-key-v2"}
+    secrets_client.put_secret_value(SecretId="mimivibe/test/rotating", SecretString=json.dumps(rotated))
+    time.sleep(1.2)
+
+    assert get_settings().supabase_service_role_key.get_secret_value() == "service-key-v2"
+
+
+def test_a_missing_secret_fails_loudly(secrets_client) -> None:
+    use_secret_source(AwsSecret("mimivibe/test/absent", boto3_client=secrets_client))
+    reset_settings()
+
+    with pytest.raises(ConfigError, match="mimivibe/test/absent"):
+        get_settings()
+
+
+def test_a_secret_that_is_not_an_object_of_strings_is_refused(secrets_client) -> None:
+    secrets_client.create_secret(Name="mimivibe/test/bad", SecretString=json.dumps(["x"]))
+    use_secret_source(AwsSecret("mimivibe/test/bad", boto3_client=secrets_client))
+    reset_settings()
+
+    with pytest.raises(ConfigError, match="JSON object of strings"):
+        get_settings()
+
+
+def test_cold_start_fails_when_the_named_secret_is_missing() -> None:
+    """A fresh interpreter (a cold start) pointed at a secret that does not exist must not start."""
+    from moto.server import ThreadedMotoServer
+
+    from devstack.ports import free_port
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        env = {
+            "PATH": os.environ.get("PATH", ""),
+            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+            "AWS_DEFAULT_REGION": "ap-southeast-1",
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "MIMIVIBE_SECRET_ID": "mimivibe/prod/missing",
+        }
+        code = "from shared.settings import get_settings; get_settings()"
+        result = subprocess.run(
+            [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+            timeout=60,
+        )
+    finally:
+        server.stop()
+
+    assert result.returncode != 0
+    assert "ConfigError" in result.stderr
+    assert "mimivibe/prod/missing" in result.stderr
