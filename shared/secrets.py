@@ -51,7 +51,7 @@ _source: AwsSecret | None = None
 
 def secret_source() -> AwsSecret | None:
     """The configured secret, created once per container; None when running without AWS."""
-    global _source  # noqa: PLW0603 - one source per container by design
+    global _source
     secret_id = os.environ.get(SECRET_ID_ENV)
     if not secret_id:
         return _source
@@ -63,5 +63,5 @@ def secret_source() -> AwsSecret | None:
 
 def use_secret_source(source: AwsSecret | None) -> None:
     """Inject a source (tests pass one built on a moto client)."""
-    global _source  # noqa: PLW0603
+    global _source
     _source = source

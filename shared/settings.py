@@ -86,7 +86,7 @@ def get_settings() -> Settings:
 
     Built once; rebuilt only when the secret's refreshed value differs (a rotation).
     """
-    global _cached  # noqa: PLW0603 - one settings object per container by design
+    global _cached
     from shared.secrets import secret_source
 
     source = secret_source()
@@ -105,5 +105,5 @@ def get_settings() -> Settings:
 
 def reset_settings() -> None:
     """Forget the cached settings (tests that change the environment)."""
-    global _cached  # noqa: PLW0603
+    global _cached
     _cached = None
