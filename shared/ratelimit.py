@@ -1,0 +1,92 @@
+"""Per-user rate limits shared by the user functions (upstash-ratelimit over Upstash Redis).
+
+One sliding window per scope (`session`, `purchase`, ...) and identifier (a user id, or a
+provider identity before the user exists). Over the limit → 429 `rate_limited` with
+`Retry-After`. When Redis cannot be reached the request is let through (logged): a rate limiter
+must not turn a Redis outage into an outage of sign-in and payments. An error Redis itself
+returns is a bug of ours and is raised.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from shared.errors import RateLimited
+from shared.settings import get_settings
+
+if TYPE_CHECKING:
+    from upstash_redis import Redis
+
+logger = logging.getLogger("mimivibe.ratelimit")
+
+KEY_PREFIX = "mimivibe:ratelimit"
+
+
+class RateLimiter:
+    def __init__(
+        self, redis: Redis, *, max_requests: int, window_seconds: int, prefix: str = KEY_PREFIX
+    ) -> None:
+        self._redis = redis
+        self.max_requests = max_requests
+        self.window_seconds = window_seconds
+        self._prefix = prefix
+        self._limits: dict[tuple[str, int, int], Any] = {}
+
+    def _ratelimit(self, scope: str, max_requests: int, window_seconds: int) -> Any:
+        from upstash_ratelimit import Ratelimit, SlidingWindow
+
+        key = (scope, max_requests, window_seconds)
+        limit = self._limits.get(key)
+        if limit is None:
+            limit = Ratelimit(
+                redis=self._redis,
+                limiter=SlidingWindow(max_requests=max_requests, window=window_seconds, unit="s"),
+                prefix=f"{self._prefix}:{scope}",
+            )
+            self._limits[key] = limit
+        return limit
+
+    def hit(
+        self,
+        scope: str,
+        identifier: str,
+        *,
+        max_requests: int | None = None,
+        window_seconds: int | None = None,
+    ) -> None:
+        """Count one request of `identifier` in `scope`; raise `RateLimited` when over."""
+        limit = self._ratelimit(
+            scope, max_requests or self.max_requests, window_seconds or self.window_seconds
+        )
+        try:
+            response = limit.limit(identifier)
+        except (httpx.TransportError, json.JSONDecodeError) as exc:
+            logger.warning("rate limiter unavailable for %s: %s", scope, type(exc).__name__)
+            return
+        if response.allowed:
+            return
+        retry_after = max(1, math.ceil(response.reset - time.time()))
+        raise RateLimited(
+            headers={"Retry-After": str(retry_after)},
+            details={"retry_after_seconds": retry_after, "limit": response.limit},
+        )
+
+
+@lru_cache(maxsize=1)
+def get_rate_limiter() -> RateLimiter:
+    """The container's limiter on the shared Upstash client."""
+    from shared.redis import get_redis
+
+    settings = get_settings()
+    return RateLimiter(
+        get_redis(),
+        max_requests=settings.rate_limit_requests,
+        window_seconds=settings.rate_limit_window_seconds,
+    )

@@ -1,0 +1,38 @@
+"""Fixtures for the identity tests: settings builders and a local JWKS server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from devstack.serve import ServerThread
+from shared.settings import Settings
+from tests.identity.tokens import JwksEndpoints
+
+JWT_SECRET = "test-jwt-secret-with-at-least-32-characters!"
+
+
+def make_settings(**overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "supabase_url": "http://127.0.0.1:9",
+        "supabase_anon_key": "anon",
+        "supabase_service_role_key": "service",
+        "supabase_jwt_secret": JWT_SECRET,
+        "clerk_issuer": None,
+        "auth0_issuer": None,
+        "firebase_project_id": None,
+        "custom_issuer": None,
+        "custom_hs256_secret": None,
+        "custom_jwks_url": None,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture(scope="session")
+def jwks_server() -> Iterator[tuple[JwksEndpoints, str]]:
+    endpoints = JwksEndpoints()
+    with ServerThread(endpoints.app(), name="jwks") as server:
+        yield endpoints, server.url
