@@ -240,9 +240,11 @@ def create_app(redis_url: str, token: str) -> Starlette:
         return bool(presented) and hmac.compare_digest(presented.strip().encode(), expected)
 
     async def handle(request: Request) -> Response:
+        nonlocal runner
         if not authorized(request):
             return JSONResponse(UNAUTHORIZED, status_code=401)
-        assert runner is not None
+        if runner is None:  # served without lifespan events
+            runner = RedisRunner(redis_url)
         b64 = _wants_base64(request)
         body = await request.body()
         path = request.url.path.rstrip("/")
@@ -272,11 +274,12 @@ def create_app(redis_url: str, token: str) -> Starlette:
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         nonlocal runner
-        runner = RedisRunner(redis_url)
+        runner = runner or RedisRunner(redis_url)
         try:
             yield
         finally:
             await runner.close()
+            runner = None
 
     routes = [
         Route("/", handle, methods=ALLOWED_METHODS),

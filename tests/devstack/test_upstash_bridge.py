@@ -16,6 +16,7 @@ from upstash_ratelimit import FixedWindow, Ratelimit, SlidingWindow
 from upstash_redis import Redis
 from upstash_redis.errors import UpstashError
 
+from devstack.ports import free_port
 from devstack.redis_server import RedisServer
 from devstack.serve import ServerThread
 from devstack.upstash_bridge import create_app
@@ -225,6 +226,15 @@ def test_unknown_commands_and_bad_bodies_are_400_errors(bridge_url, client):
     assert bad.status_code == 400 and "error" in bad.json()
     assert call(bridge_url, []).status_code == 400
     assert httpx.delete(bridge_url + "/get/x", headers=AUTH).status_code == 405
+
+
+def test_an_unreachable_redis_is_a_500_json_error():
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    with ServerThread(create_app(dead, TOKEN), name="dead-bridge") as bridge:
+        response = call(bridge.url, ["PING"])
+        pipeline = call(bridge.url + "/pipeline", [["PING"]])
+    assert response.status_code == 500 and response.json()["error"]
+    assert pipeline.status_code == 500 and pipeline.json()["error"]
 
 
 def test_get_redis_builds_one_client_from_settings(bridge_url, key):
