@@ -33,34 +33,43 @@ create extension if not exists pg_trgm with schema extensions;
 create schema if not exists auth;
 grant usage on schema auth to anon, authenticated, service_role;
 
--- auth.uid(), auth.role(), auth.jwt() as Supabase defines them: the legacy per-claim GUC first,
--- then the claims object PostgREST sets per transaction.
+-- auth.uid(), auth.role(), auth.email(), auth.jwt() as Supabase (re)defines them: the legacy
+-- per-claim GUC first, then the claims object PostgREST sets per transaction. Both settings are
+-- wrapped in nullif: once a transaction that set them locally has ended, the session reports
+-- them as '' (not unset), which must read as "no claims", not fail to parse as JSON.
 create or replace function auth.uid() returns uuid
 language sql stable
+set search_path = ''
 as $$
-  select nullif(
-    coalesce(
-      current_setting('request.jwt.claim.sub', true),
-      (current_setting('request.jwt.claims', true)::jsonb ->> 'sub')
-    ),
-    ''
+  select coalesce(
+    nullif(current_setting('request.jwt.claim.sub', true), ''),
+    (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'sub')
   )::uuid
 $$;
 
 create or replace function auth.role() returns text
 language sql stable
+set search_path = ''
 as $$
-  select nullif(
-    coalesce(
-      current_setting('request.jwt.claim.role', true),
-      (current_setting('request.jwt.claims', true)::jsonb ->> 'role')
-    ),
-    ''
+  select coalesce(
+    nullif(current_setting('request.jwt.claim.role', true), ''),
+    (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'role')
+  )::text
+$$;
+
+create or replace function auth.email() returns text
+language sql stable
+set search_path = ''
+as $$
+  select coalesce(
+    nullif(current_setting('request.jwt.claim.email', true), ''),
+    (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'email')
   )::text
 $$;
 
 create or replace function auth.jwt() returns jsonb
 language sql stable
+set search_path = ''
 as $$
   select coalesce(
     nullif(current_setting('request.jwt.claim', true), ''),
@@ -68,7 +77,8 @@ as $$
   )::jsonb
 $$;
 
-grant execute on function auth.uid(), auth.role(), auth.jwt() to anon, authenticated, service_role;
+grant execute on function auth.uid(), auth.role(), auth.email(), auth.jwt()
+  to anon, authenticated, service_role;
 
 -- Supabase's default privileges on the public schema: every new table, sequence and function is
 -- granted to anon and authenticated. The migrations must be safe under these defaults.

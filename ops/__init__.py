@@ -1,0 +1,1 @@
+"""Operational commands of the project (database migrations and friends)."""
