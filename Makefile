@@ -1,0 +1,88 @@
+# MimiVibe backend: every target creates the virtualenv (and node_modules) when missing.
+#   make journey          start the local stack, run a user journey, stop
+#   make test             ruff, mypy and pytest (what CI runs)
+#   make dev              run the local stack in the foreground (Ctrl-C stops it)
+#   make migrate          apply migrations (DATABASE_URL, else the running local stack)
+#   make migrate-status   list applied / pending migrations
+#   make bench            run the benchmarks
+#   make lint             ruff and mypy only
+#   make artifact         build .build/mimivibe.zip (functions, shared, vendored requirements)
+#   make package          artifact + `serverless package` (offline, no AWS account needed)
+#   make deploy           artifact + `serverless deploy` (real AWS credentials; STAGE=dev)
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+STAGE ?= dev
+
+# The Lambda runtime the artifact targets (serverless.yml: python3.12, x86_64).
+LAMBDA_PYTHON := 3.12
+LAMBDA_PLATFORM := manylinux2014_x86_64
+BUILD := .build
+ARTIFACT := $(BUILD)/mimivibe.zip
+
+# `serverless package` reads no AWS account; dummy credentials and a region keep the SDK quiet.
+SLS_ENV := SLS_TELEMETRY_DISABLED=1 SLS_NOTIFICATIONS_MODE=off \
+	AWS_ACCESS_KEY_ID=$${AWS_ACCESS_KEY_ID:-AKIAIOSFODNN7EXAMPLE} \
+	AWS_SECRET_ACCESS_KEY=$${AWS_SECRET_ACCESS_KEY:-offline-packaging-only} \
+	AWS_REGION=$${AWS_REGION:-ap-southeast-1}
+
+.PHONY: journey test dev migrate migrate-status bench lint pytest venv artifact package deploy clean
+
+journey: $(STAMP)
+	$(PY) -m devstack.journey
+
+test: lint pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy .
+
+pytest: $(STAMP) node_modules/.package-lock.json
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+dev: $(STAMP)
+	$(PY) -m devstack up
+
+migrate: $(STAMP)
+	$(PY) -m ops.migrate up
+
+migrate-status: $(STAMP)
+	$(PY) -m ops.migrate status
+
+bench: $(STAMP)
+	$(PY) -m benchmarks $(BENCH_ARGS)
+
+venv: $(STAMP)
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): $(PY) requirements.txt requirements-dev.txt
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+
+artifact: $(STAMP)
+	rm -rf $(BUILD)/artifact $(ARTIFACT)
+	mkdir -p $(BUILD)/artifact
+	$(PY) -m pip install --quiet --no-compile --disable-pip-version-check \
+		--target $(BUILD)/artifact --implementation cp --python-version $(LAMBDA_PYTHON) \
+		--platform $(LAMBDA_PLATFORM) --only-binary=:all: -r requirements.txt
+	cp -R functions shared $(BUILD)/artifact/
+	find $(BUILD)/artifact -name __pycache__ -type d -prune -exec rm -rf {} +
+	cd $(BUILD)/artifact && $(CURDIR)/$(PY) -m zipfile -c ../mimivibe.zip *
+
+package: artifact node_modules/.package-lock.json
+	$(SLS_ENV) node_modules/.bin/serverless package --stage $(STAGE)
+
+deploy: artifact node_modules/.package-lock.json
+	SLS_TELEMETRY_DISABLED=1 node_modules/.bin/serverless deploy --stage $(STAGE)
+
+clean:
+	rm -rf $(BUILD) .serverless
