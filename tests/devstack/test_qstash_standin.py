@@ -6,6 +6,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -61,7 +62,7 @@ class Destination:
             return [r for r in self.requests if r.path == path]
 
 
-def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+def wait_until(condition: Callable[[], object], timeout: float = 5.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
@@ -80,9 +81,20 @@ def destination() -> Iterator[tuple[Destination, str]]:
 def standin() -> Iterator[tuple[QStashStandinSettings, QStash, str]]:
     settings = QStashStandinSettings(retry_base_seconds=FAST_RETRIES,
                                      schedule_interval_seconds=0.2)
-    with ServerThread(create_app(settings), name="qstash-standin") as server:
-        client = QStash(settings.token.get_secret_value(), base_url=server.url, retry=False)
+    token = settings.token.get_secret_value()
+    with (ServerThread(create_app(settings), name="qstash-standin") as server,
+          qstash_client(token, server.url) as client):
         yield settings, client, server.url
+
+
+@contextmanager
+def qstash_client(token: str, base_url: str) -> Iterator[QStash]:
+    client = QStash(token, base_url=base_url, retry=False)
+    try:
+        yield client
+    finally:
+        # The SDK has no close(); its httpx client would otherwise leak a socket per test.
+        client.http._client.close()
 
 
 def unique(prefix: str) -> str:
@@ -234,14 +246,16 @@ def test_schedule_at_an_interval_delivers_repeatedly_and_stops_when_deleted(dest
 def test_cron_schedule_fires_at_the_next_matching_minute(destination):
     _, receiver_url = destination
     settings = QStashStandinSettings()
-    with ServerThread(create_app(settings)) as server:
-        client = QStash(settings.token.get_secret_value(), base_url=server.url, retry=False)
+    token = settings.token.get_secret_value()
+    with (ServerThread(create_app(settings)) as server,
+          qstash_client(token, server.url) as client):
         schedule_id = client.schedule.create(destination=receiver_url + "/ok/cron",
                                              cron="*/5 * * * *")
         schedule = client.schedule.get(schedule_id)
         with pytest.raises(QStashError):
             client.schedule.create(destination=receiver_url + "/ok/cron", cron="61 * * * *")
     assert schedule.cron == "*/5 * * * *"
+    assert schedule.next_schedule_time is not None
     next_fire = datetime.fromtimestamp(schedule.next_schedule_time / 1000, UTC)
     assert next_fire.minute % 5 == 0 and next_fire.second == 0
     assert 0 < schedule.next_schedule_time / 1000 - time.time() <= 300
@@ -251,9 +265,8 @@ def test_requests_without_the_token_are_refused(standin):
     _, _, base_url = standin
     response = httpx.post(f"{base_url}/v2/publish/http://127.0.0.1:9/x", content=b"x")
     assert response.status_code == 401
-    with pytest.raises(QStashError):
-        QStash("wrong", base_url=base_url, retry=False).message.publish(
-            url="http://127.0.0.1:9/x", body="x")
+    with qstash_client("wrong", base_url) as client, pytest.raises(QStashError):
+        client.message.publish(url="http://127.0.0.1:9/x", body="x")
 
 
 def test_cron_expressions_follow_cron_semantics():
