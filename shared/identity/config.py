@@ -5,7 +5,12 @@ from __future__ import annotations
 from functools import lru_cache
 
 from shared.errors import ConfigError
-from shared.identity.keys import JwksKeySource, KeySource, SharedSecretKeySource
+from shared.identity.keys import (
+    JwksKeySource,
+    KeySource,
+    SecretOrJwksKeySource,
+    SharedSecretKeySource,
+)
 from shared.identity.providers import ProviderVerifier, firebase_check
 from shared.identity.verifier import IdentityVerifier
 from shared.settings import Settings, get_settings
@@ -74,12 +79,15 @@ def build_identity_verifier(
         )
     if settings.custom_issuer:
         keys: KeySource
-        if settings.custom_hs256_secret and settings.custom_jwks_url:
-            raise ConfigError("Set one of CUSTOM_HS256_SECRET and CUSTOM_JWKS_URL, not both.")
-        if settings.custom_hs256_secret:
-            keys = SharedSecretKeySource(settings.custom_hs256_secret)
-        elif settings.custom_jwks_url:
-            keys = jwks(settings.custom_jwks_url, ("RS256", "ES256"))
+        secret, jwks_url = settings.custom_hs256_secret, settings.custom_jwks_url
+        if secret and jwks_url:
+            keys = SecretOrJwksKeySource(
+                SharedSecretKeySource(secret), jwks(jwks_url, ("RS256", "ES256"))
+            )
+        elif secret:
+            keys = SharedSecretKeySource(secret)
+        elif jwks_url:
+            keys = jwks(jwks_url, ("RS256", "ES256"))
         else:
             raise ConfigError("CUSTOM_ISSUER needs CUSTOM_HS256_SECRET or CUSTOM_JWKS_URL.")
         providers.append(

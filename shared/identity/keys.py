@@ -75,3 +75,17 @@ class SharedSecretKeySource:
 
     def key_for(self, header: dict[str, Any]) -> bytes:
         return self._secret.get_secret_value().encode("utf-8")
+
+
+class SecretOrJwksKeySource:
+    """A custom provider with both: HS256 only ever uses the secret, RS256/ES256 only the JWKS."""
+
+    def __init__(self, secret: SharedSecretKeySource, jwks: JwksKeySource) -> None:
+        self._secret = secret
+        self._jwks = jwks
+        self.algorithms = secret.algorithms + jwks.algorithms
+
+    def key_for(self, header: dict[str, Any]) -> PyJWK | bytes:
+        if header.get("alg") in self._secret.algorithms:
+            return self._secret.key_for(header)
+        return self._jwks.key_for(header)
