@@ -1,0 +1,71 @@
+"""Disputes. Stripe's test mode opens them with special cards; the stand-in also opens and
+closes them on request (control endpoints), and supports the API's accept (`close` → lost)."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from devstack.stripe_standin import forms, objects
+from devstack.stripe_standin.errors import invalid
+from devstack.stripe_standin.state import AUTOMATIC, RequestContext, StandinState, new_id, now
+
+Obj = dict[str, Any]
+REASONS = ("fraudulent", "duplicate", "product_not_received", "product_unacceptable",
+           "subscription_canceled", "credit_not_processed", "general", "unrecognized")
+_OPEN = ("warning_needs_response", "warning_under_review", "needs_response", "under_review")
+
+
+def open_dispute(state: StandinState, ch: Obj, amount: int, reason: str) -> Obj:
+    if ch["status"] != "succeeded":
+        raise invalid(f"Charge {ch['id']} did not succeed and cannot be disputed.")
+    if ch["disputed"]:
+        raise invalid(f"Charge {ch['id']} already has a dispute.")
+    if not 1 <= amount <= ch["amount"]:
+        raise invalid("The dispute amount must be between 1 and the charge amount.",
+                      param="amount")
+    dp = objects.dispute(ch, amount, reason)
+    state.disputes[dp["id"]] = dp
+    ch["disputed"] = True
+    state.emit("charge.dispute.created", dp, AUTOMATIC)
+    dp["balance_transactions"] = [_balance_transaction(dp, -amount, "Chargeback withdrawal")]
+    state.emit("charge.dispute.funds_withdrawn", dp, AUTOMATIC)
+    return dp
+
+
+def close_dispute(state: StandinState, dp: Obj, status: str, ctx: RequestContext) -> Obj:
+    if dp["status"] not in _OPEN:
+        raise invalid(f"This dispute is already closed (status {dp['status']}).")
+    dp["status"] = status
+    state.emit("charge.dispute.closed", dp, ctx)
+    if status == "won":
+        dp["balance_transactions"].append(
+            _balance_transaction(dp, dp["amount"], "Chargeback reversal"))
+        state.emit("charge.dispute.funds_reinstated", dp, ctx)
+    return dp
+
+
+def _balance_transaction(dp: Obj, amount: int, description: str) -> Obj:
+    return {"id": new_id("txn"), "object": "balance_transaction", "amount": amount,
+            "currency": dp["currency"], "description": description, "fee": 1500 if amount < 0
+            else 0, "net": amount - 1500 if amount < 0 else amount, "type": "adjustment",
+            "created": now()}
+
+
+def retrieve_dispute(state: StandinState, params: Obj, ctx: RequestContext, id: str) -> Obj:
+    return state.get("disputes", id, "dispute")
+
+
+def accept_dispute(state: StandinState, params: Obj, ctx: RequestContext, id: str) -> Obj:
+    """`POST /v1/disputes/{id}/close`: the merchant accepts the dispute, so it is lost."""
+    forms.check_allowed(params, ())
+    return close_dispute(state, state.get("disputes", id, "dispute"), "lost", ctx)
+
+
+def list_disputes(state: StandinState, params: Obj, ctx: RequestContext) -> Obj:
+    charge_id = forms.text(params, "charge")
+    pi_id = forms.text(params, "payment_intent")
+    items = [copy.deepcopy(d) for d in state.disputes.values()
+             if (charge_id is None or d["charge"] == charge_id)
+             and (pi_id is None or d["payment_intent"] == pi_id)]
+    return objects.paginate("/v1/disputes", items, params)
