@@ -1,0 +1,139 @@
+"""Schema cache: tables, columns, functions and role settings of the exposed schemas.
+
+Loaded once at start, reloaded on `NOTIFY pgrst, 'reload schema'` or when a request names
+something the cache does not know (the gateway is more lenient than PostgREST there).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+
+_TABLES = """
+select n.nspname, c.relname, a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod),
+       pg_catalog.pg_get_expr(d.adbin, d.adrelid),
+       coalesce(a.attnum = any(pk.conkey), false)
+from pg_catalog.pg_class c
+join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+join pg_catalog.pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
+left join pg_catalog.pg_attrdef d on d.adrelid = c.oid and d.adnum = a.attnum
+left join pg_catalog.pg_constraint pk on pk.conrelid = c.oid and pk.contype = 'p'
+where n.nspname = any(%(schemas)s) and c.relkind in ('r', 'v', 'm', 'f', 'p')
+order by n.nspname, c.relname, a.attnum
+"""
+
+_FUNCTIONS = """
+select n.nspname, p.proname, p.oid::int, coalesce(p.proargnames, '{}'),
+       coalesce(p.proallargtypes::regtype[]::text[], p.proargtypes::regtype[]::text[]),
+       coalesce(p.proargmodes::text[], '{}'), p.pronargs, p.pronargdefaults, p.proretset,
+       p.prorettype = 'pg_catalog.void'::pg_catalog.regtype,
+       t.typtype = 'c' or (p.prorettype = 'pg_catalog.record'::pg_catalog.regtype
+                           and 'o' = any(coalesce(p.proargmodes::text[], '{}'))
+                           or 't' = any(coalesce(p.proargmodes::text[], '{}'))),
+       p.provolatile
+from pg_catalog.pg_proc p
+join pg_catalog.pg_namespace n on n.oid = p.pronamespace
+join pg_catalog.pg_type t on t.oid = p.prorettype
+where n.nspname = any(%(schemas)s) and p.prokind = 'f'
+"""
+
+# Only user-context settings can be set by the authenticator (PostgREST's queryRoleSettings).
+_ROLE_SETTINGS = """
+select r.rolname, kv[1], kv[2]
+from pg_catalog.pg_db_role_setting s
+join pg_catalog.pg_roles r on r.oid = s.setrole
+cross join lateral unnest(s.setconfig) as cfg(item)
+cross join lateral pg_catalog.regexp_split_to_array(cfg.item, '=') as kv
+join pg_catalog.pg_settings ps on ps.name = kv[1]
+where s.setdatabase in (0, (select oid from pg_catalog.pg_database
+                            where datname = pg_catalog.current_database()))
+  and ps.context = 'user'
+order by s.setdatabase
+"""
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str
+    default: str | None
+    primary: bool
+
+
+@dataclass
+class Table:
+    schema: str
+    name: str
+    columns: dict[str, Column] = field(default_factory=dict)
+
+    @property
+    def primary_key(self) -> list[str]:
+        return [c.name for c in self.columns.values() if c.primary]
+
+
+@dataclass(frozen=True)
+class Argument:
+    name: str
+    type: str
+    required: bool
+
+
+@dataclass(frozen=True)
+class Function:
+    schema: str
+    name: str
+    oid: int
+    args: tuple[Argument, ...]
+    returns_set: bool
+    returns_void: bool
+    returns_composite: bool
+    volatility: str
+
+    @property
+    def single_json_param(self) -> bool:
+        """One unnamed json/jsonb parameter receives the whole body (PostgREST rule)."""
+        return len(self.args) == 1 and self.args[0].name == "" and self.args[0].type in (
+            "json", "jsonb")
+
+
+def _function_from_row(row: tuple[Any, ...]) -> Function:
+    (schema, name, oid, names, types, modes, nargs, ndefaults, retset, void, composite,
+     volatility) = row
+    args: list[Argument] = []
+    for i, arg_type in enumerate(types):
+        mode = modes[i] if modes else "i"
+        if mode not in ("i", "b", "v"):
+            continue
+        arg_name = names[i] if i < len(names) else ""
+        args.append(Argument(arg_name, arg_type, True))
+    first_default = nargs - ndefaults
+    args = [Argument(a.name, a.type, i < first_default) for i, a in enumerate(args)]
+    return Function(schema, name, oid, tuple(args), bool(retset), bool(void), bool(composite),
+                    str(volatility))
+
+
+class Catalog:
+    def __init__(self) -> None:
+        self.tables: dict[tuple[str, str], Table] = {}
+        self.functions: dict[tuple[str, str], list[Function]] = {}
+        self.role_settings: dict[str, dict[str, str]] = {}
+
+    async def load(self, conn: psycopg.AsyncConnection[Any], schemas: list[str]) -> None:
+        tables: dict[tuple[str, str], Table] = {}
+        functions: dict[tuple[str, str], list[Function]] = {}
+        roles: dict[str, dict[str, str]] = {}
+        params = {"schemas": schemas}
+        cur = await conn.execute(_TABLES, params)
+        for schema, rel, col, col_type, default, primary in await cur.fetchall():
+            table = tables.setdefault((schema, rel), Table(schema, rel))
+            table.columns[col] = Column(col, col_type, default, primary)
+        cur = await conn.execute(_FUNCTIONS, params)
+        for row in await cur.fetchall():
+            fn = _function_from_row(row)
+            functions.setdefault((fn.schema, fn.name), []).append(fn)
+        cur = await conn.execute(_ROLE_SETTINGS)
+        for role, key, value in await cur.fetchall():
+            roles.setdefault(role, {})[key] = value
+        self.tables, self.functions, self.role_settings = tables, functions, roles

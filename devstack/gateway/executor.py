@@ -1,0 +1,145 @@
+"""One transaction per request, sent as one simple-query message (one round trip).
+
+BEGIN <isolation> <access mode>; SELECT set_config(...) ...; [pre-request;] <main>; [COMMIT]
+The COMMIT is left out when the response depends on the result (singular, max-affected): the
+caller then commits or rolls back. Session-level SET is never used; the role and every GUC are
+transaction-local, so a pooled connection carries nothing over.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from devstack.gateway.errors import ApiError, from_pg, pgrst
+
+_ISOLATION = {"read committed": "READ COMMITTED", "repeatable read": "REPEATABLE READ",
+              "serializable": "SERIALIZABLE", "read uncommitted": "READ UNCOMMITTED"}
+
+
+@dataclass
+class Result:
+    total: int | None
+    page_total: int
+    body: str | None
+    extra: str | None
+    response_headers: str | None
+    response_status: str | None
+    inserted: int | None
+
+
+@dataclass
+class Transaction:
+    role: str
+    role_settings: dict[str, str]
+    search_path: str
+    claims: dict[str, Any]
+    method: str
+    path: str
+    headers: dict[str, str]
+    cookies: dict[str, str]
+    read_only: bool
+    pre_request: str | None = None
+
+
+def _prelude(tx: Transaction) -> str:
+    isolation = _ISOLATION.get(tx.role_settings.get("default_transaction_isolation", ""),
+                               "READ COMMITTED")
+    settings: list[tuple[str, str]] = [("search_path", tx.search_path)]
+    settings += [(k, v) for k, v in tx.role_settings.items()
+                 if k != "default_transaction_isolation"]
+    settings += [
+        ("role", tx.role),
+        ("request.jwt.claims", json.dumps(tx.claims, separators=(",", ":"))),
+        ("request.method", tx.method),
+        ("request.path", tx.path),
+        ("request.headers", json.dumps(tx.headers, separators=(",", ":"))),
+        ("request.cookies", json.dumps(tx.cookies, separators=(",", ":"))),
+    ]
+    calls = sql.SQL(", ").join(
+        sql.SQL("pg_catalog.set_config({}, {}, true)").format(sql.Literal(k), sql.Literal(v))
+        for k, v in settings)
+    mode = "READ ONLY" if tx.read_only else "READ WRITE"
+    text = f"BEGIN ISOLATION LEVEL {isolation} {mode}; SELECT " + calls.as_string(None) + ";"
+    if tx.pre_request:
+        schema, _, name = tx.pre_request.rpartition(".")
+        fn = sql.Identifier(schema, name) if schema else sql.Identifier(name)
+        text += " SELECT " + fn.as_string(None) + "();"
+    return text
+
+
+class Executor:
+    def __init__(self, conninfo: str, *, min_size: int, max_size: int, timeout: float) -> None:
+        self.pool = AsyncConnectionPool(
+            conninfo, min_size=min_size, max_size=max_size, timeout=timeout, open=False,
+            kwargs={"autocommit": True, "prepare_threshold": None},
+        )
+
+    async def open(self) -> None:
+        await self.pool.open(wait=True)
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        try:
+            ctx = self.pool.connection()
+            conn = await ctx.__aenter__()
+        except PoolTimeout as exc:
+            raise pgrst(504, "PGRST003", "Timed out acquiring connection from connection pool."
+                        ) from exc
+        except psycopg.OperationalError as exc:
+            raise pgrst(503, "PGRST001", "Database client error. Retrying the connection.",
+                        str(exc)) from exc
+        try:
+            yield conn
+        except BaseException as exc:
+            await ctx.__aexit__(type(exc), exc, exc.__traceback__)
+            raise
+        else:
+            await ctx.__aexit__(None, None, None)
+
+    async def run(self, tx: Transaction, main: sql.Composable, *, authenticated: bool,
+                  check: Callable[[Result], ApiError | None] | None = None) -> Result:
+        """Run the request's transaction. With `check`, commit only if it returns no error."""
+        script = _prelude(tx) + " " + main.as_string(None) + (";" if check else "; COMMIT;")
+        skip = 3 if tx.pre_request else 2
+        async with self.connection() as conn:
+            try:
+                cur = conn.cursor()
+                await cur.execute(script)
+                for _ in range(skip):
+                    cur.nextset()
+                row = await cur.fetchone()
+                if row is None:
+                    raise pgrst(500, "PGRST000", "The main statement returned no row")
+                result = Result(*row)
+                if check is not None:
+                    err = check(result)
+                    await conn.execute("ROLLBACK" if err else "COMMIT")
+                    if err is not None:
+                        raise err
+            except psycopg.Error as exc:
+                await _abort(conn)
+                raise from_pg(exc, authenticated=authenticated) from exc
+            except BaseException:
+                await _abort(conn)
+                raise
+        return result
+
+
+async def _abort(conn: psycopg.AsyncConnection[Any]) -> None:
+    if conn.closed or conn.broken:
+        return
+    try:
+        await conn.execute("ROLLBACK")
+    except psycopg.Error:
+        return

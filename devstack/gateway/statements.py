@@ -1,0 +1,119 @@
+"""The main statement of each action, in PostgREST's shape (one statement, JSON built in SQL).
+
+Every statement returns one row: total, page_total, body, extra, response_headers,
+response_status, inserted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from psycopg import sql
+
+from devstack.gateway.catalog import Function, Table
+
+SOURCE = sql.Identifier("pgrst_source")
+CALL = sql.Identifier("pgrst_call")
+_TAIL = sql.SQL(
+    ", nullif(pg_catalog.current_setting('response.headers', true), '') AS response_headers"
+    ", nullif(pg_catalog.current_setting('response.status', true), '') AS response_status"
+)
+_INSERTED_GUC = "nullif(pg_catalog.current_setting('pgrst.inserted', true), '')::int"
+
+
+@dataclass(frozen=True)
+class Page:
+    offset: int
+    limit: int | None
+
+    def sql(self) -> sql.Composable:
+        limit = sql.SQL(" LIMIT {}").format(sql.Literal(self.limit)) if self.limit is not None \
+            else sql.SQL("")
+        offset = sql.SQL(" OFFSET {}").format(sql.Literal(self.offset)) if self.offset else \
+            sql.SQL("")
+        return limit + offset
+
+
+def body_sql(shape: str) -> sql.Composable:
+    """shape: array | object | scalar | setscalar | none."""
+    return sql.SQL({
+        "array": "coalesce(pg_catalog.json_agg(_postgrest_t), '[]')::text",
+        "object": "(pg_catalog.json_agg(_postgrest_t) -> 0)::text",
+        "scalar": "coalesce((pg_catalog.json_agg(_postgrest_t.pgrst_scalar) -> 0)::text, 'null')",
+        "setscalar": "coalesce(pg_catalog.json_agg(_postgrest_t.pgrst_scalar), '[]')::text",
+        "setscalar_object": "(pg_catalog.json_agg(_postgrest_t.pgrst_scalar) -> 0)::text",
+        "none": "''",
+    }[shape])
+
+
+def wrap(source: sql.Composable, *, shape: str, total: sql.Composable | None = None,
+         page: sql.Composable | None = None, extra: sql.Composable | None = None,
+         inserted: bool = False) -> sql.Composed:
+    return sql.SQL(
+        "WITH pgrst_source AS ({source}) SELECT {total} AS total, "
+        "pg_catalog.count(_postgrest_t) AS page_total, {body} AS body, {extra} AS extra{tail}, "
+        "{inserted} AS inserted FROM (SELECT * FROM pgrst_source{page}) _postgrest_t"
+    ).format(
+        source=source, total=total if total is not None else sql.NULL, body=body_sql(shape),
+        extra=extra if extra is not None else sql.NULL, tail=_TAIL,
+        inserted=sql.SQL(_INSERTED_GUC) if inserted else sql.NULL,
+        page=page if page is not None else sql.SQL(""),
+    )
+
+
+def table_ident(table: Table) -> sql.Identifier:
+    return sql.Identifier(table.schema, table.name)
+
+
+def read_table(table: Table, select: sql.Composable, where: sql.Composable,
+               order: sql.Composable, page: Page, *, count: bool, shape: str) -> sql.Composed:
+    rel = table_ident(table)
+    source = sql.SQL("SELECT {} FROM {}{}{}{}").format(select, rel, where, order, page.sql())
+    total = sql.SQL("(SELECT pg_catalog.count(*) FROM {}{})").format(rel, where) if count \
+        else None
+    return wrap(source, shape=shape, total=total)
+
+
+def _json_body_columns(columns: list[tuple[str, str]]) -> sql.Composable:
+    return sql.SQL(", ").join(
+        sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(col_type))
+        for name, col_type in columns)
+
+
+def rpc_call(fn: Function, args: dict[str, object] | None, body_json: str | None
+             ) -> tuple[sql.Composable | None, sql.Composable]:
+    """(FROM item providing pgrst_args, if any; the call expression)."""
+    name = sql.Identifier(fn.schema, fn.name)
+    if fn.single_json_param and body_json is not None and args is None:
+        return None, sql.SQL("{}({}::json)").format(name, sql.Literal(body_json))
+    given = [a for a in fn.args if args is not None and a.name in args]
+    if not given:
+        return None, sql.SQL("{}()").format(name)
+    prefix = sql.SQL("pg_catalog.json_to_record({}::json) AS pgrst_args({})").format(
+        sql.Literal(body_json), _json_body_columns([(a.name, a.type) for a in given]))
+    call = sql.SQL("{}({})").format(name, sql.SQL(", ").join(
+        sql.SQL("{} := pgrst_args.{}").format(sql.Identifier(a.name), sql.Identifier(a.name))
+        for a in given))
+    return prefix, call
+
+
+def read_rpc(fn: Function, prefix: sql.Composable | None, call: sql.Composable, *,
+             select: sql.Composable, where: sql.Composable, order: sql.Composable, page: Page,
+             count: bool, singular: bool) -> sql.Composed:
+    from_args = sql.SQL(" FROM {}").format(prefix) if prefix is not None else sql.SQL("")
+    if fn.returns_void:
+        return wrap(sql.SQL("SELECT {}{}").format(call, from_args), shape="none")
+    if not fn.returns_set and not fn.returns_composite:
+        return wrap(sql.SQL("SELECT {} AS pgrst_scalar{}").format(call, from_args),
+                    shape="scalar")
+    joiner = sql.SQL(" FROM {}, LATERAL ").format(prefix) if prefix is not None \
+        else sql.SQL(" FROM ")
+    if fn.returns_composite:
+        source = sql.SQL("SELECT {}{}{} pgrst_call{}{}").format(select, joiner, call, where, order)
+        shape = "object" if singular or not fn.returns_set else "array"
+    else:
+        source = sql.SQL("SELECT pgrst_call.pgrst_scalar{}{} pgrst_call(pgrst_scalar){}{}").format(
+            joiner, call, where, order)
+        shape = "setscalar_object" if singular else "setscalar"
+    total = sql.SQL("(SELECT pg_catalog.count(*) FROM pgrst_source)") if count else None
+    return wrap(source, shape=shape, total=total, page=page.sql())
