@@ -1,0 +1,232 @@
+"""The product's main job, end to end on the local stack: `make journey`.
+
+Uses a running stack (`.local/stack.json`, from `make dev`) or starts one and stops it after.
+A user signs in with the local identity provider, reads and edits their profile through the REST
+gateway, buys stars, asks the tarot a question and gets the reading; a second user redeems the
+first user's invite code and buys, which earns the inviter coins.
+
+Each step is a small function added to STEPS. A step runs once the functions it calls have a
+handler in functions/; until then it is listed as waiting for them.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from devstack.stack import DEFAULT_ROOT, PROJECT_ROOT, LocalStack, read_stack_file
+
+POLL_SECONDS = 0.5
+
+
+class StepFailed(Exception):
+    pass
+
+
+@dataclass
+class Journey:
+    info: dict[str, Any]
+    client: httpx.Client
+    state: dict[str, Any] = field(default_factory=dict)
+
+    def say(self, text: str) -> None:
+        print(f"    {text}", flush=True)
+
+    def expect(self, response: httpx.Response, *statuses: int) -> Any:
+        if response.status_code not in statuses:
+            raise StepFailed(f"{response.request.method} {response.request.url} answered "
+                             f"{response.status_code}: {response.text[:500]}")
+        return response.json() if response.content else None
+
+    def function(self, name: str, path: str = "", *, token: str | None = None,
+                 idempotency_key: str | None = None, **kwargs: Any) -> httpx.Response:
+        headers = dict(kwargs.pop("headers", {}))
+        if token:
+            headers["authorization"] = f"Bearer {token}"
+        if idempotency_key:
+            headers["idempotency-key"] = idempotency_key
+        method = kwargs.pop("method", "POST")
+        return self.client.request(method, f"{self.info['urls']['functions']}/{name}{path}",
+                                   headers=headers, **kwargs)
+
+    def rest(self, method: str, path: str, token: str, **kwargs: Any) -> httpx.Response:
+        headers = {"apikey": self.info["anon_key"], "authorization": f"Bearer {token}",
+                   **kwargs.pop("headers", {})}
+        return self.client.request(method, f"{self.info['urls']['rest']}/{path}",
+                                   headers=headers, **kwargs)
+
+    def rpc(self, name: str, token: str, body: dict[str, Any] | None = None) -> Any:
+        return self.expect(self.rest("POST", f"rpc/{name}", token, json=body or {}), 200)
+
+    def wait_for(self, what: str, check: Callable[[], Any], timeout: float = 60.0) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            result = check()
+            if result:
+                return result
+            time.sleep(POLL_SECONDS)
+        raise StepFailed(f"timed out after {timeout:.0f} s waiting for {what}")
+
+    def me(self, user: str) -> dict[str, Any]:
+        rows = self.expect(self.rest("GET", "users?select=*", self.state[user]["token"]), 200)
+        if len(rows) != 1:
+            raise StepFailed(f"expected exactly the own row, got {len(rows)}")
+        return dict(rows[0])
+
+
+# -- steps --------------------------------------------------------------------------------
+def sign_in(journey: Journey, user: str, name: str) -> None:
+    identity = journey.info["identity"]
+    subject = f"journey-{user}-{uuid.uuid4().hex[:8]}"
+    claims = {"sub": subject, "email": f"{subject}@example.com", "email_verified": True,
+              "name": name}
+    id_token = journey.expect(journey.client.post(identity["token_url"], json=claims),
+                              200)["id_token"]
+    journey.say(f"identity provider issued an RS256 token for {subject}")
+    session = journey.expect(journey.function("session", token=id_token, json={}), 200)
+    journey.state[user] = {"token": session["access_token"], "user": session["user"]}
+    me = session["user"]
+    journey.say(f"session: user {me['id']} ({me['name']}), {me['star_balance']} stars, "
+                f"{me['coin_balance']} coins, invite code {me['invite_code']}")
+
+
+def sign_in_first_user(journey: Journey) -> None:
+    sign_in(journey, "first", "มิมิ ผู้ทดลอง")
+
+
+def read_and_edit_profile(journey: Journey) -> None:
+    me = journey.me("first")
+    journey.say(f"REST /users returns only the own row: {me['id']}")
+    token = journey.state["first"]["token"]
+    journey.expect(journey.rest("PATCH", f"users?id=eq.{me['id']}", token,
+                                json={"name": "Mimi (journey)"}), 200, 204)
+    forbidden = journey.rest("PATCH", f"users?id=eq.{me['id']}", token,
+                             json={"star_balance": 1000})
+    if forbidden.status_code < 400:
+        raise StepFailed("a user could set their own star balance")
+    journey.say(f"renamed to {journey.me('first')['name']!r}; setting a balance is refused "
+                f"({forbidden.status_code})")
+
+
+def buy(journey: Journey, user: str, package: str = "starter") -> int:
+    token = journey.state[user]["token"]
+    before = journey.me(user)["star_balance"]
+    payment = journey.expect(journey.function(
+        "purchase", token=token, idempotency_key=str(uuid.uuid4()),
+        json={"package": package, "payment_method_id": "pm_card_visa"}), 201)
+    journey.say(f"purchase: {payment['payment_intent_id']} for {payment['amount'] / 100:.2f} "
+                f"THB, {payment['stars_total']} stars once paid")
+    after = journey.wait_for(
+        "the stars to arrive",
+        lambda: (b := journey.me(user)["star_balance"]) >= before + payment["stars_total"] and b)
+    journey.say(f"webhook applied: star balance {before} -> {after}")
+    return int(after)
+
+
+def buy_stars(journey: Journey) -> None:
+    buy(journey, "first")
+
+
+def ask_a_question(journey: Journey) -> None:
+    token = journey.state["first"]["token"]
+    job = journey.expect(journey.function(
+        "create-reading", token=token, idempotency_key=str(uuid.uuid4()),
+        json={"question": "งานใหม่ที่สมัครไว้จะได้ไหม", "card_count": 3, "locale": "th"}), 202)
+    cards = ", ".join(f"{c['name']} ({c['orientation']})" for c in job["cards"])
+    journey.say(f"job {job['job_id']} queued for {job['cost_stars']} star(s): {cards}")
+
+    def finished() -> Any:
+        rows = journey.rpc("reading_status", token, {"job_id": job["job_id"]})
+        row = rows[0] if isinstance(rows, list) and rows else rows
+        return row if row and row.get("status") in ("succeeded", "dlq") else None
+
+    status = journey.wait_for("the reading", finished, timeout=90)
+    if status["status"] != "succeeded":
+        raise StepFailed(f"the job ended {status['status']}: {status.get('last_error')}")
+    reading = status.get("reading") or {}
+    journey.say(f"reading after {status['attempts']} attempt(s): "
+                f"{str(reading.get('summary', reading))[:160]}")
+
+
+def invite_a_friend(journey: Journey) -> None:
+    code = journey.state["first"]["user"]["invite_code"]
+    coins_before = journey.me("first")["coin_balance"]
+    sign_in(journey, "second", "Friend of Mimi")
+    invite = journey.expect(journey.function(
+        "redeem-invite", token=journey.state["second"]["token"], json={"invite_code": code}), 200)
+    journey.say(f"second user redeemed {code}: invite {invite['invite_id']} is {invite['status']}")
+    buy(journey, "second")
+    coins = journey.wait_for(
+        "the inviter's reward",
+        lambda: (c := journey.me("first")["coin_balance"]) > coins_before and c)
+    journey.say(f"inviter's coins {coins_before} -> {coins}")
+
+
+@dataclass(frozen=True)
+class Step:
+    title: str
+    run: Callable[[Journey], None]
+    needs: tuple[str, ...] = ()  # functions (serverless.yml names) the step calls
+
+
+STEPS = [
+    Step("Sign in with the local identity provider", sign_in_first_user, ("session",)),
+    Step("Read and edit the profile over REST", read_and_edit_profile, ("session",)),
+    Step("Buy a star package", buy_stars, ("session", "purchase", "stripe-webhook")),
+    Step("Ask the tarot a question", ask_a_question,
+         ("session", "create-reading", "job-consumer")),
+    Step("A friend redeems the invite code and buys", invite_a_friend,
+         ("session", "redeem-invite", "purchase", "stripe-webhook")),
+]
+
+
+def missing_functions(step: Step) -> list[str]:
+    return [name for name in step.needs
+            if not (PROJECT_ROOT / "functions" / name.replace("-", "_") / "handler.py").exists()]
+
+
+def run(info: dict[str, Any], steps: list[Step] = STEPS) -> bool:
+    """Run the steps in order; stop at the first failure. True when every runnable step passed."""
+    with httpx.Client(timeout=30) as client:
+        journey = Journey(info, client)
+        for number, step in enumerate(steps, start=1):
+            missing = missing_functions(step)
+            if missing:
+                print(f"[{number}] {step.title}: waits for {', '.join(missing)}", flush=True)
+                continue
+            print(f"[{number}] {step.title}", flush=True)
+            started = time.monotonic()
+            try:
+                step.run(journey)
+            except (StepFailed, httpx.HTTPError, KeyError) as exc:
+                print(f"    FAILED: {type(exc).__name__}: {exc}", flush=True)
+                return False
+            print(f"    ok ({time.monotonic() - started:.1f} s)", flush=True)
+    return True
+
+
+def main() -> int:
+    info = read_stack_file(DEFAULT_ROOT)
+    if info is not None:
+        print(f"Using the running local stack ({DEFAULT_ROOT / 'stack.json'})\n", flush=True)
+        return 0 if run(info) else 1
+    from devstack.__main__ import configure_logging
+
+    configure_logging()
+    print("Starting the local stack (stopped again at the end)\n", flush=True)
+    with LocalStack() as stack:
+        print(f"\nFunctions at {stack.info['urls']['functions']}, "
+              f"REST at {stack.info['urls'].get('rest')}\n", flush=True)
+        ok = run(stack.info)
+    print("\nJourney " + ("complete" if ok else "FAILED"), flush=True)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
