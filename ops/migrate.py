@@ -187,7 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for version, name, state in rows:
             print(f"{state:8} {version}_{name}")
         return 1 if any(state == "changed" for _, _, state in rows) else 0
-    except MigrationError as exc:
+    except (MigrationError, psycopg.OperationalError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -1,0 +1,135 @@
+"""Security properties of the whole schema, read from the catalog, so that every migration
+(later ones included) is held to them: under Supabase's default privileges (the bootstrap grants
+ALL on new public objects to anon and authenticated), nothing leaks."""
+
+from __future__ import annotations
+
+import pytest
+from psycopg.rows import dict_row
+
+from tests.db.conftest import connect
+
+# Functions owned by extensions are not ours to configure.
+OUR_FUNCTIONS = """
+  select p.oid, n.nspname || '.' || p.proname as name, p.proconfig, p.proacl
+    from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+   where n.nspname in ('public', 'private')
+     and not exists (select 1 from pg_depend d where d.objid = p.oid and d.deptype = 'e')
+"""
+PUBLIC_TABLES = """
+  select c.oid, c.relname, c.relrowsecurity
+    from pg_class c join pg_namespace n on n.oid = c.relnamespace
+   where n.nspname = 'public' and c.relkind in ('r', 'p')
+"""
+TABLE_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
+
+
+@pytest.fixture(scope="module")
+def catalog(migrated_db):
+    with connect(migrated_db, row_factory=dict_row) as conn:
+        yield conn
+
+
+def test_the_test_database_has_supabase_default_privileges(catalog):
+    rows = catalog.execute(
+        "select d.defaclobjtype as kind, a.grantee::regrole::text as grantee"
+        " from pg_default_acl d cross join aclexplode(d.defaclacl) a"
+        " where d.defaclnamespace = 'public'::regnamespace"
+    ).fetchall()
+    granted = {(r["kind"], r["grantee"]) for r in rows}
+    assert {("r", "anon"), ("r", "authenticated"), ("f", "anon"), ("f", "authenticated")} <= granted
+
+
+def test_every_function_pins_an_empty_search_path(catalog):
+    functions = catalog.execute(OUR_FUNCTIONS).fetchall()
+    assert len(functions) >= 8
+    loose = [f["name"] for f in functions if 'search_path=""' not in (f["proconfig"] or [])]
+    assert loose == []
+
+
+def test_no_function_is_executable_by_public_or_anon(catalog):
+    functions = catalog.execute(OUR_FUNCTIONS).fetchall()
+    open_to_all = [
+        f["name"]
+        for f in functions
+        if f["proacl"] is None
+        or catalog.execute(
+            "select exists (select 1 from aclexplode(%s::aclitem[]) a where a.grantee = 0) as e",
+            (f["proacl"],),
+        ).fetchone()["e"]
+    ]
+    anon = [
+        f["name"]
+        for f in functions
+        if catalog.execute(
+            "select has_function_privilege('anon', %s, 'execute') as ok", (f["oid"],)
+        ).fetchone()["ok"]
+    ]
+    assert open_to_all == []
+    assert anon == []
+
+
+def test_private_schema_is_closed_to_api_roles(catalog):
+    for role, expected in (("anon", False), ("authenticated", False), ("service_role", True)):
+        row = catalog.execute(
+            "select has_schema_privilege(%s, 'private', 'usage') as ok", (role,)
+        ).fetchone()
+        assert row["ok"] is expected, role
+
+
+def test_every_public_table_has_rls_and_nothing_for_anon(catalog):
+    tables = catalog.execute(PUBLIC_TABLES).fetchall()
+    assert [t["relname"] for t in tables if not t["relrowsecurity"]] == []
+    leaks = [
+        (t["relname"], privilege)
+        for t in tables
+        for privilege in TABLE_PRIVILEGES
+        if catalog.execute(
+            "select has_table_privilege('anon', %s, %s) as ok", (t["oid"], privilege)
+        ).fetchone()["ok"]
+    ]
+    assert leaks == []
+
+
+def test_authenticated_may_only_read_and_update_its_name_and_picture(catalog):
+    tables = catalog.execute(PUBLIC_TABLES).fetchall()
+    writes = [
+        (t["relname"], privilege)
+        for t in tables
+        for privilege in TABLE_PRIVILEGES[1:]
+        if catalog.execute(
+            "select has_table_privilege('authenticated', %s, %s) as ok", (t["oid"], privilege)
+        ).fetchone()["ok"]
+    ]
+    assert writes == []
+    columns = catalog.execute(
+        "select table_name || '.' || column_name as col from information_schema.column_privileges"
+        " where grantee = 'authenticated' and privilege_type in ('UPDATE', 'INSERT')"
+        " and table_schema = 'public' order by 1"
+    ).fetchall()
+    assert [c["col"] for c in columns] == ["users.name", "users.picture_url"]
+
+
+def test_policies_name_one_command_and_role_and_call_auth_uid_once(catalog):
+    policies = catalog.execute(
+        "select tablename, policyname, roles::text[] as roles, cmd, coalesce(qual, '') as qual,"
+        " coalesce(with_check, '') as with_check from pg_policies where schemaname = 'public'"
+    ).fetchall()
+    assert len(policies) >= 10
+    for p in policies:
+        assert p["cmd"] != "ALL", p["policyname"]
+        assert len(p["roles"]) == 1 and p["roles"] != ["public"], p["policyname"]
+        for expression in (p["qual"], p["with_check"]):
+            bare = expression.replace("SELECT auth.uid()", "")
+            assert "auth.uid()" not in bare, p["policyname"]
+
+
+def test_every_updated_at_column_is_maintained_by_a_trigger(catalog):
+    missing = catalog.execute(
+        "select c.table_name from information_schema.columns c"
+        " where c.table_schema = 'public' and c.column_name = 'updated_at'"
+        " and not exists (select 1 from pg_trigger t"
+        "   where t.tgrelid = ('public.' || quote_ident(c.table_name))::regclass"
+        "     and t.tgfoid = 'private.set_updated_at'::regproc)"
+    ).fetchall()
+    assert missing == []
