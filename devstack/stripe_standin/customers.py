@@ -185,8 +185,21 @@ def list_payment_methods(state: StandinState, params: Obj, ctx: RequestContext,
     return objects.paginate(url, items, params)
 
 
+def _previous(before: Obj, after: Obj) -> Obj:
+    """Stripe's `previous_attributes`: the old values of changed fields, nested objects narrowed
+    to their changed keys."""
+    changed: Obj = {}
+    for key, old in before.items():
+        new = after.get(key)
+        if new == old:
+            continue
+        changed[key] = _previous(old, new) if isinstance(old, dict) and isinstance(new, dict) \
+            else old
+    return changed
+
+
 def _emit_updated(state: StandinState, type_: str, obj: Obj, before: Obj,
                   ctx: RequestContext) -> None:
-    previous = {k: v for k, v in before.items() if obj.get(k) != v}
+    previous = _previous(before, obj)
     if previous:
         state.emit(type_, obj, ctx, previous=previous)

@@ -4,6 +4,7 @@ receiver whose signatures verify with stripe-python's own verification."""
 from __future__ import annotations
 
 import json
+import random
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -337,6 +338,45 @@ def test_held_events_are_released_in_the_requested_order(env: Stack) -> None:
     got = env.receiver.wait_for(lambda e: e["type"] == "customer.created", count=3)
     assert [d.event["data"]["object"]["id"] for d in got] == list(reversed(ids))
     assert [d.event["id"] for d in got] == released
+
+
+def test_held_events_can_be_shuffled_with_a_seed_or_released_selectively(env: Stack) -> None:
+    env.control.configure_delivery(hold=True)
+    for _ in range(4):
+        new_customer(env.client)
+    held = env.control.held()
+    first = env.control.release(event_ids=[held[2]])
+    assert first == [held[2]] and env.control.held() == [e for e in held if e != held[2]]
+    remaining = env.control.held()
+    released = env.control.release(order="shuffle", seed=7)
+    expected = list(remaining)
+    random.Random(7).shuffle(expected)
+    assert released == expected
+    got = env.receiver.wait_for(lambda e: e["type"] == "customer.created", count=4)
+    assert [d.event["id"] for d in got] == [held[2], *expected]
+
+
+def test_delay_mode_postpones_delivery(env: Stack) -> None:
+    env.control.configure_delivery(delay=0.4)
+    started = time.monotonic()
+    customer = new_customer(env.client)
+    time.sleep(0.1)
+    assert env.receiver.matching(about(customer.id)) == []
+    env.receiver.wait_for(about(customer.id, "customer.created"))
+    assert time.monotonic() - started >= 0.4
+
+
+def test_updating_a_card_emits_payment_method_updated_with_previous_values(env: Stack) -> None:
+    customer = new_customer(env.client)
+    pm = env.client.v1.payment_methods.attach("pm_card_visa", params={"customer": customer.id})
+    assert pm.card is not None and pm.id.startswith("pm_") and pm.customer == customer.id
+    old_year = pm.card.exp_year
+    updated = env.client.v1.payment_methods.update(pm.id, params={"card": {
+        "exp_year": old_year + 2}})
+    assert updated.card is not None and updated.card.exp_year == old_year + 2
+    event = verified(env, env.receiver.wait_for(about(pm.id, "payment_method.updated"))[0])
+    assert event.data.previous_attributes is not None
+    assert event.data.previous_attributes.to_dict() == {"card": {"exp_year": old_year}}
 
 
 def test_rotated_secret_signs_with_both_secrets_until_the_old_expires(env: Stack) -> None:
