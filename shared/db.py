@@ -106,7 +106,7 @@ def translate_error(exc: Exception) -> AppError:
     if code in _UNAVAILABLE_CODES or code.startswith(_UNAVAILABLE_PREFIXES):
         return ServiceUnavailable("The database is unavailable; try again.")
     # Bodies that were not PostgREST JSON carry the HTTP status as the code.
-    if code.isdigit() and int(code) >= 500:
+    if len(code) == 3 and code.isdigit() and int(code) >= 500:
         return ServiceUnavailable("The database is unavailable; try again.")
     logger.error("unexpected PostgREST error %s", code or "without code")
     return AppError()

@@ -10,6 +10,8 @@ from typing import Any
 import psycopg
 import pytest
 
+from tests.identity.sql import first_row, scalar
+
 CALL = (
     "select public.upsert_user_from_identity("
     "p_provider => %(provider)s, p_external_id => %(external_id)s, p_email => %(email)s,"
@@ -35,7 +37,7 @@ def sign_in(conn: psycopg.Connection, provider: str = "auth0", external_id: str 
     }
     with conn.transaction():
         conn.execute(f"set local role {role}")
-        row = conn.execute(CALL, params).fetchone()
+        row = first_row(conn, CALL, params)
     assert row is not None
     return row[0]
 
@@ -66,8 +68,8 @@ def test_first_sign_in_creates_the_user_with_an_invite_code(db):
 def test_next_sign_in_keeps_the_user_and_invite_code_and_refreshes_profile(db):
     external_id = uuid.uuid4().hex
     first = sign_in(db, "firebase", external_id, name="Old", picture="https://img.test/old.png")
-    before = db.execute("select last_login_at from public.users where id = %s",
-                        (first["user"]["id"],)).fetchone()[0]
+    before = scalar(db, "select last_login_at from public.users where id = %s",
+                        (first["user"]["id"],))
 
     email = unique_email()
     again = sign_in(db, "firebase", external_id, email, True, "New", None)
@@ -78,8 +80,8 @@ def test_next_sign_in_keeps_the_user_and_invite_code_and_refreshes_profile(db):
     assert again["user"]["name"] == "New"
     assert again["user"]["picture_url"] == "https://img.test/old.png"
     assert again["user"]["email"] == email
-    after = db.execute("select last_login_at from public.users where id = %s",
-                       (first["user"]["id"],)).fetchone()[0]
+    after = scalar(db, "select last_login_at from public.users where id = %s",
+                       (first["user"]["id"],))
     assert after > before
 
 
@@ -118,8 +120,8 @@ def test_unverified_email_of_another_user_is_an_email_conflict(db):
         sign_in(db, "clerk", external_id, email.upper(), False)
 
     assert caught.value.sqlstate == "MV020"
-    assert db.execute("select count(*) from public.user_identities where external_id = %s",
-                      (external_id,)).fetchone()[0] == 0
+    assert scalar(db, "select count(*) from public.user_identities where external_id = %s",
+                      (external_id,)) == 0
 
 
 def test_unverified_email_is_not_given_to_the_user(db):
@@ -160,8 +162,8 @@ def test_concurrent_first_sign_ins_create_one_user(migrated_db):
 
     assert len(ids) == 1
     with psycopg.connect(migrated_db) as conn:
-        count = conn.execute("select count(*) from public.users where lower(email) = lower(%s)",
-                             (email,)).fetchone()[0]
+        count = scalar(conn, "select count(*) from public.users where lower(email) = lower(%s)",
+                             (email,))
     assert count == 1
 
 
