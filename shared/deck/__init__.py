@@ -1,0 +1,34 @@
+"""The tarot deck: 78 project-authored cards with Thai and English meanings, and the spreads.
+
+`get_deck()` loads and validates the data once per container.
+"""
+
+from shared.deck.loader import DECK_SIZE, Deck, DeckError, get_deck, load_deck
+from shared.deck.models import (
+    TOPICS,
+    Card,
+    Locale,
+    Orientation,
+    Spread,
+    SpreadPosition,
+    Suit,
+    Text,
+    Topic,
+)
+
+__all__ = [
+    "DECK_SIZE",
+    "TOPICS",
+    "Card",
+    "Deck",
+    "DeckError",
+    "Locale",
+    "Orientation",
+    "Spread",
+    "SpreadPosition",
+    "Suit",
+    "Text",
+    "Topic",
+    "get_deck",
+    "load_deck",
+]
