@@ -46,9 +46,13 @@ def jwks_server() -> Iterator[tuple[JwksEndpoints, str]]:
         yield endpoints, server.url
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def stack(database_factory, tmp_path_factory):
-    """The local stack with the real session handler behind a function URL."""
+    """The local stack with the real session handler behind a function URL.
+
+    Package-scoped: it sets the functions' environment in os.environ (as the function-URL
+    server does) and restores it when the identity tests are done.
+    """
     from tests.identity.stack import local_stack
 
     with local_stack(database_factory(migrate=True), tmp_path_factory.mktemp("stack")) as running:
