@@ -151,7 +151,7 @@ def mint(role: str | None = "authenticated", sub: str | None = ALICE, *,
 def gw_database(database_factory: Callable[..., str]) -> str:
     url = database_factory(migrate=False)
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(FIXTURE_SQL)  # type: ignore[arg-type]
+        conn.execute(FIXTURE_SQL)
         # A role with a short statement timeout, set for this database only.
         conn.execute("do $$ begin if not exists (select 1 from pg_roles where rolname = "
                      "'gw_hasty') then create role gw_hasty nologin noinherit; end if; end $$")
