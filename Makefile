@@ -52,8 +52,11 @@ migrate: $(STAMP)
 migrate-status: $(STAMP)
 	$(PY) -m ops.migrate status
 
+# Every module of benchmarks/ is one benchmark, run as `python -m benchmarks.<name>`.
 bench: $(STAMP)
-	$(PY) -m benchmarks $(BENCH_ARGS)
+	@set -e; for f in benchmarks/[!_]*.py; do \
+		echo "== $$(basename $$f .py)"; $(PY) -m benchmarks.$$(basename $$f .py) $(BENCH_ARGS); \
+	done
 
 venv: $(STAMP)
 
