@@ -7,6 +7,8 @@ are optional so that each function demands only what it uses, through `require_*
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -95,7 +97,8 @@ def get_settings() -> Settings:
     if _cached is not None and _cached[0] == key:
         return _cached[1]
     try:
-        settings = Settings(**{k.lower(): v for k, v in secrets.items()})
+        overlay: dict[str, Any] = {k.lower(): v for k, v in secrets.items()}
+        settings = Settings(**overlay)
     except ValidationError as exc:
         fields = sorted({".".join(str(p) for p in e["loc"]).upper() for e in exc.errors()})
         raise ConfigError("Invalid or missing settings: " + ", ".join(fields)) from None
