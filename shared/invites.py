@@ -1,0 +1,89 @@
+"""The `redeem-invite` use case: link the caller to an inviter's code.
+
+Every rule (once per user, the 7-day window, own code, cycles, the 30-day expiry) lives in the
+SQL function `public.redeem_invite`, granted to service_role only: the caller's id comes from the
+verified access token, and the rate limit is counted first, so the app cannot guess codes over
+REST faster than the limit allows. SQL errors arrive as project SQLSTATEs (MV010..MV014) and
+become API.md's codes in `shared.db.execute`.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from datetime import datetime
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import BaseModel, Field
+
+from shared.errors import AppError
+from shared.http import RequestModel
+
+if TYPE_CHECKING:
+    from shared.access_tokens import AuthenticatedUser
+    from shared.db import Database
+    from shared.ratelimit import RateLimiter
+
+RATE_LIMIT_SCOPE = "redeem-invite"
+REDEEM_FUNCTION = "redeem_invite"
+
+
+class RedeemInviteRequest(RequestModel):
+    # Generous bounds: the SQL function normalises case, spaces and dashes, and an unknown code
+    # is 404 invite_not_found, not a validation error.
+    invite_code: str = Field(min_length=1, max_length=64)
+
+
+class RedeemInviteResponse(BaseModel):
+    invite_id: uuid.UUID
+    status: Literal["pending"]
+    inviter_id: uuid.UUID
+    invite_code: str
+    expires_at: datetime
+
+
+class InviteService:
+    def __init__(self, *, database: Database, rate_limiter: RateLimiter | None) -> None:
+        self._database = database
+        self._rate_limiter = rate_limiter
+
+    def redeem(self, user: AuthenticatedUser, request: RedeemInviteRequest) -> RedeemInviteResponse:
+        from shared.db import execute
+
+        if self._rate_limiter is not None:
+            self._rate_limiter.hit(RATE_LIMIT_SCOPE, str(user.user_id))
+        params = {"p_user_id": str(user.user_id), "p_invite_code": request.invite_code}
+        data = execute(self._database.service.rpc(REDEEM_FUNCTION, params)).data
+        if not isinstance(data, dict):
+            raise AppError("Redeeming the invite code returned no invite.")
+        return RedeemInviteResponse.model_validate(data)
+
+
+_service: InviteService | None = None
+_lock = threading.Lock()
+
+
+def get_invite_service() -> InviteService:
+    """The container's service, built on first use."""
+    global _service
+    if _service is None:
+        with _lock:
+            if _service is None:
+                _service = build_invite_service()
+    return _service
+
+
+def build_invite_service() -> InviteService:
+    from shared.db import get_database
+    from shared.ratelimit import get_rate_limiter
+    from shared.settings import get_settings
+
+    limiter = get_rate_limiter() if get_settings().upstash_redis_rest_url else None
+    return InviteService(database=get_database(), rate_limiter=limiter)
+
+
+def set_invite_service(service: InviteService | None) -> None:
+    """Inject a service (tests), or drop the cached one with None."""
+    global _service
+    with _lock:
+        _service = service
