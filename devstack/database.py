@@ -41,4 +41,4 @@ def drop_database(server_url: str, name: str) -> None:
 def apply_bootstrap(url: str) -> None:
     """Give a plain PostgreSQL database the roles, schemas and auth functions Supabase has."""
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(BOOTSTRAP_SQL.read_text())  # type: ignore[arg-type]
+        conn.execute(BOOTSTRAP_SQL.read_text())

@@ -81,7 +81,7 @@ class PostgresCluster:
             kw["user"] = self._run_as.pw_uid
             kw["group"] = self._run_as.pw_gid
             kw["cwd"] = str(self.data_dir.parent)
-        return subprocess.run(args, **kw)  # type: ignore[call-overload,no-any-return]
+        return subprocess.run(args, **kw)  # type: ignore[call-overload]
 
     def initialised(self) -> bool:
         return (self.data_dir / "PG_VERSION").exists()
