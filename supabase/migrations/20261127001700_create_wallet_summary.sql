@@ -1,0 +1,28 @@
+-- wallet_summary (authenticated): the caller's balances, tier and invites in one call.
+-- Security definer because the exchange rate (pricing_settings) is not readable by users; the
+-- user is auth.uid(), so a caller only ever sees their own wallet.
+
+create function public.wallet_summary()
+returns jsonb
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select pg_catalog.jsonb_build_object(
+    'user_id', u.id,
+    'star_balance', u.star_balance,
+    'coin_balance', u.coin_balance,
+    'tier', u.tier,
+    'total_invites', u.total_invites,
+    'invite_code', u.invite_code,
+    'pending_invites', (select count(*) from public.user_invites i
+                         where i.inviter_id = u.id and i.status = 'pending'),
+    'coins_per_star', (select s.coins_per_star from public.pricing_settings s)
+  )
+  from public.users u
+  where u.id = (select auth.uid())
+$$;
+
+revoke all on function public.wallet_summary() from public, anon, authenticated;
+grant execute on function public.wallet_summary() to authenticated;
