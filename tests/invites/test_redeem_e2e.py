@@ -12,27 +12,9 @@ import psycopg
 import pytest
 
 from devstack.stack import LocalStack
+from tests.invites.conftest import reset_containers
 
 RATE_LIMIT = 5
-
-
-def _reset_containers() -> None:
-    """Forget the clients handlers cached in this process, so they see this stack's settings."""
-    from shared import redis as shared_redis
-    from shared.db import get_database
-    from shared.identity import get_identity_verifier
-    from shared.invites import set_invite_service
-    from shared.ratelimit import get_rate_limiter
-    from shared.sessions import set_session_service
-    from shared.settings import reset_settings
-
-    reset_settings()
-    shared_redis.reset_redis()
-    get_identity_verifier.cache_clear()
-    get_database.cache_clear()
-    get_rate_limiter.cache_clear()
-    set_session_service(None)
-    set_invite_service(None)
 
 
 class App:
@@ -69,7 +51,7 @@ class App:
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: Any, database_factory: Any) -> Iterator[App]:
     database_url = database_factory(migrate=False, bootstrap=False)
-    _reset_containers()
+    reset_containers()
     with LocalStack(root=tmp_path_factory.mktemp("stack"), database_url=database_url,
                     redis_url="", preferred_ports=False,
                     environment={"RATE_LIMIT_REQUESTS": str(RATE_LIMIT),
@@ -78,7 +60,7 @@ def app(tmp_path_factory: Any, database_factory: Any) -> Iterator[App]:
             with httpx.Client(timeout=30) as http:
                 yield App(stack, http)
         finally:
-            _reset_containers()
+            reset_containers()
 
 
 @pytest.fixture(autouse=True)
