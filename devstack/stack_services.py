@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import secrets
 import time
 from collections.abc import Callable
@@ -46,6 +47,8 @@ _GENERATORS: dict[str, Callable[[], str]] = {
     "qstash_next_signing_key": lambda: "sig_" + secrets.token_urlsafe(24),
     "idp_hs256_secret": lambda: secrets.token_urlsafe(32),
     "idp_rsa_private_key_pem": _rsa_private_key_pem,
+    "stripe_api_key": lambda: "sk_test_local_" + secrets.token_urlsafe(24),
+    "stripe_webhook_secret": lambda: "whsec_" + secrets.token_urlsafe(32),
 }
 
 
@@ -98,6 +101,10 @@ def _no_action(stack: LocalStack) -> None:
     return None
 
 
+def _always() -> bool:
+    return True
+
+
 @dataclass(frozen=True)
 class Service:
     name: str
@@ -108,8 +115,11 @@ class Service:
     describe: Callable[[LocalStack], dict[str, Any]] = _nothing
     after_start: Callable[[LocalStack], None] = _no_action
     path: str = ""  # where the service answers under its server (e.g. /rest/v1)
+    wanted: Callable[[], bool] = _always  # False: the real service is configured instead
 
     def available(self) -> bool:
+        if not self.wanted():
+            return False
         try:
             return hasattr(importlib.import_module(self.module), "create_app")
         except ImportError:
@@ -229,6 +239,39 @@ def _idp_describe(stack: LocalStack) -> dict[str, Any]:
             "jwks_url": base + "/.well-known/jwks.json"}
 
 
+# -- Stripe (stand-in, unless a real Stripe test key is configured) ------------------------
+def _stripe_wanted() -> bool:
+    """With STRIPE_SECRET_KEY set, the functions talk to Stripe's test mode instead (webhooks
+    then come through `stripe listen --forward-to <functions>/stripe-webhook`)."""
+    return not os.environ.get("STRIPE_SECRET_KEY")
+
+
+def _stripe_webhook_url(stack: LocalStack) -> str:
+    return stack.url("functions") + "/stripe-webhook"
+
+
+def _stripe_app(stack: LocalStack) -> Any:
+    from devstack.stripe_standin import StripeStandinSettings, create_app
+
+    return create_app(StripeStandinSettings(
+        api_key=stack.secrets.get("stripe_api_key"),
+        webhook_secret=stack.secrets.get("stripe_webhook_secret"),
+        webhook_url=_stripe_webhook_url(stack),
+    ))
+
+
+def _stripe_env(stack: LocalStack) -> dict[str, str]:
+    return {"STRIPE_SECRET_KEY": stack.secrets.get("stripe_api_key"),
+            "STRIPE_WEBHOOK_SECRET": stack.secrets.get("stripe_webhook_secret"),
+            "STRIPE_API_BASE": stack.url("stripe")}
+
+
+def _stripe_describe(stack: LocalStack) -> dict[str, Any]:
+    return {"url": stack.url("stripe"), "api_key": stack.secrets.get("stripe_api_key"),
+            "webhook_secret": stack.secrets.get("stripe_webhook_secret"),
+            "webhook_url": _stripe_webhook_url(stack)}
+
+
 # -- Function URLs (last: they see the environment the entries above produced) -------------
 def _functions_app(stack: LocalStack) -> Any:
     from devstack.function_urls import create_app
@@ -252,6 +295,8 @@ SERVICES: list[Service] = [
             describe=_qstash_describe, after_start=_qstash_schedule),
     Service("identity", "devstack.identity_provider", 54331, _idp_app, _idp_env,
             describe=_idp_describe),
+    Service("stripe", "devstack.stripe_standin", 12111, _stripe_app, _stripe_env,
+            describe=_stripe_describe, wanted=_stripe_wanted),
     Service("functions", "devstack.function_urls", 3000, _functions_app,
             describe=_functions_describe),
 ]

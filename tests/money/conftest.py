@@ -71,3 +71,12 @@ def star_balance(conn: psycopg.Connection[Any], user_id: uuid.UUID) -> int:
                        (user_id,)).fetchone()
     assert row is not None
     return int(row["star_balance"])
+
+
+@pytest.fixture(scope="package")
+def stack(database_factory: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The local stack with the real purchase, webhook and payment-methods handlers."""
+    from tests.money.stack import money_stack
+
+    with money_stack(database_factory(migrate=True), tmp_path_factory.mktemp("money")) as running:
+        yield running

@@ -1,0 +1,144 @@
+"""The `payment-methods` use cases: start saving a card (a SetupIntent for the user's Customer)
+and remove a saved card (detach it at Stripe, deactivate the row at once).
+
+The card itself reaches `user_payment_methods` through the webhook (payment_method.attached), so
+the app never sends card data to us. A SetupIntent is created once per (user, Idempotency-Key).
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+
+from shared.errors import NotFound
+from shared.http import RequestModel
+
+if TYPE_CHECKING:
+    from stripe import StripeClient
+
+    from shared.access_tokens import AuthenticatedUser
+    from shared.db import Database
+    from shared.ratelimit import RateLimiter
+
+RATE_LIMIT_SCOPE = "payment-methods"
+
+
+class SetupRequest(RequestModel):
+    """No fields: the customer is the caller's and the usage is always off-session."""
+
+
+class SetupResponse(BaseModel):
+    setup_intent_id: str
+    client_secret: str | None
+
+
+class PaymentMethodsService:
+    def __init__(
+        self, *, database: Database, stripe: StripeClient, rate_limiter: RateLimiter | None
+    ) -> None:
+        self._database = database
+        self._stripe = stripe
+        self._rate_limiter = rate_limiter
+
+    def _limit(self, user: AuthenticatedUser) -> None:
+        if self._rate_limiter is not None:
+            self._rate_limiter.hit(RATE_LIMIT_SCOPE, str(user.user_id))
+
+    def setup(self, user: AuthenticatedUser, client_key: str | None) -> SetupResponse:
+        import stripe
+
+        from shared.payments import ensure_customer
+        from shared.stripe_client import idempotency_key, stripe_error
+
+        self._limit(user)
+        customer = ensure_customer(self._database, self._stripe, user.user_id)
+        key = client_key or f"auto:{uuid.uuid4()}"
+        try:
+            intent = self._stripe.v1.setup_intents.create(
+                {"customer": customer, "payment_method_types": ["card"], "usage": "off_session",
+                 "metadata": {"user_id": str(user.user_id)}},  # type: ignore[arg-type]
+                {"idempotency_key": idempotency_key("setup", user.user_id, key)},
+            )
+        except stripe.StripeError as exc:
+            raise stripe_error(exc) from exc
+        return SetupResponse(setup_intent_id=intent.id, client_secret=intent.client_secret)
+
+    def remove(self, user: AuthenticatedUser, method_id: str) -> None:
+        """Detach and deactivate one of the caller's cards; anything else is 404."""
+        from shared.db import execute
+
+        self._limit(user)
+        card = self._own_card(user, method_id)
+        if not card["is_active"]:
+            return
+        self._detach(card["stripe_payment_method_id"])
+        execute(self._database.service.rpc("deactivate_payment_method", {
+            "p_user_id": str(user.user_id), "p_payment_method_id": card["id"]}))
+
+    def _own_card(self, user: AuthenticatedUser, method_id: str) -> dict[str, Any]:
+        from shared.db import execute
+
+        try:
+            row_id: uuid.UUID | None = uuid.UUID(method_id)
+        except ValueError:
+            row_id = None
+        query = self._database.for_user(user.access_token).table("user_payment_methods").select(
+            "id,stripe_payment_method_id,is_active")
+        query = query.eq("id", str(row_id)) if row_id else query.eq(
+            "stripe_payment_method_id", method_id)
+        rows = execute(query).data or []
+        if not rows:
+            raise NotFound("You have no saved card with this id.")
+        return dict(rows[0])
+
+    def _detach(self, stripe_payment_method_id: str) -> None:
+        import stripe
+
+        from shared.stripe_client import error_body, stripe_error
+
+        try:
+            self._stripe.v1.payment_methods.detach(stripe_payment_method_id)
+        except stripe.InvalidRequestError as exc:
+            # Already detached (or gone) at Stripe: the goal is reached.
+            if error_body(exc).get("code") not in (
+                "payment_method_unexpected_state", "resource_missing"
+            ):
+                raise stripe_error(exc) from exc
+        except stripe.StripeError as exc:
+            raise stripe_error(exc) from exc
+
+
+_service: PaymentMethodsService | None = None
+_lock = threading.Lock()
+
+
+def get_payment_methods_service() -> PaymentMethodsService:
+    global _service
+    if _service is None:
+        with _lock:
+            if _service is None:
+                _service = build_payment_methods_service()
+    return _service
+
+
+def build_payment_methods_service() -> PaymentMethodsService:
+    from shared.db import get_database
+    from shared.ratelimit import get_rate_limiter
+    from shared.settings import get_settings
+    from shared.stripe_client import get_stripe_client
+
+    settings = get_settings()
+    return PaymentMethodsService(
+        database=get_database(), stripe=get_stripe_client(),
+        rate_limiter=get_rate_limiter() if settings.upstash_redis_rest_url else None,
+    )
+
+
+def set_payment_methods_service(service: PaymentMethodsService | None) -> None:
+    """Inject a service (tests), or drop the cached one with None."""
+    global _service
+    with _lock:
+        _service = service

@@ -1,0 +1,109 @@
+"""The container's Stripe client: one `stripe.StripeClient`, no global `stripe.api_key`.
+
+`STRIPE_SECRET_KEY` is the key; `STRIPE_API_BASE` points the client at another API host (the
+local stand-in) and is unset in production. The SDK is imported here, on first use, so that
+functions which never talk to Stripe (or only verify webhooks) do not pay for it at cold start.
+`stripe_error(exc)` maps the SDK's exceptions to the project's errors in one place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from typing import TYPE_CHECKING, Any
+
+from shared.errors import (
+    AppError,
+    IdempotencyKeyReused,
+    PaymentFailed,
+    PaymentProviderUnavailable,
+    ValidationFailed,
+)
+from shared.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from stripe import StripeClient
+
+logger = logging.getLogger("mimivibe.stripe")
+
+TIMEOUT_SECONDS = 10.0
+# The SDK retries connection failures and 409/5xx answers; our idempotency keys make that safe.
+MAX_NETWORK_RETRIES = 2
+KEY_PREFIX = "mimivibe"
+
+
+def build_stripe_client(settings: Settings) -> StripeClient:
+    import stripe
+
+    settings.require("stripe_secret_key")
+    assert settings.stripe_secret_key is not None
+    base = {"api": settings.stripe_api_base.rstrip("/")} if settings.stripe_api_base else None
+    return stripe.StripeClient(
+        settings.stripe_secret_key.get_secret_value(),
+        base_addresses=base,  # type: ignore[arg-type]
+        max_network_retries=MAX_NETWORK_RETRIES,
+        http_client=stripe.HTTPXClient(timeout=TIMEOUT_SECONDS, allow_sync_methods=True),
+    )
+
+
+_client: StripeClient | None = None
+_lock = threading.Lock()
+
+
+def get_stripe_client() -> StripeClient:
+    global _client
+    if _client is None:
+        with _lock:
+            if _client is None:
+                _client = build_stripe_client(get_settings())
+    return _client
+
+
+def set_stripe_client(client: StripeClient | None) -> None:
+    """Inject a client (tests), or drop the cached one with None."""
+    global _client
+    with _lock:
+        _client = client
+
+
+def idempotency_key(purpose: str, user_id: object, client_key: str | None = None) -> str:
+    """Stripe's Idempotency-Key for one effect of one user (and the client's own key).
+
+    The client's key is hashed: it is the client's string, and Stripe keys are logged by Stripe.
+    """
+    parts = [KEY_PREFIX, purpose, str(user_id)]
+    if client_key is not None:
+        parts.append(hashlib.sha256(client_key.encode("utf-8")).hexdigest()[:48])
+    return ":".join(parts)
+
+
+def error_body(exc: Any) -> dict[str, Any]:
+    body = getattr(exc, "json_body", None)
+    error = body.get("error") if isinstance(body, dict) else None
+    return error if isinstance(error, dict) else {}
+
+
+def stripe_error(exc: Exception) -> AppError:
+    """The `AppError` for an exception raised by the Stripe SDK."""
+    import stripe
+
+    if isinstance(exc, stripe.CardError):
+        error = error_body(exc)
+        return PaymentFailed(
+            error.get("message") or None,
+            details={"decline_code": error.get("decline_code") or error.get("code")},
+        )
+    if isinstance(exc, stripe.IdempotencyError):
+        return IdempotencyKeyReused()
+    if isinstance(exc, stripe.InvalidRequestError):
+        error = error_body(exc)
+        logger.warning("Stripe refused a request: %s", error.get("code") or "no code")
+        return ValidationFailed(
+            "The payment provider refused the request.",
+            details={"provider_code": error.get("code"), "param": error.get("param")},
+        )
+    if isinstance(exc, stripe.StripeError):
+        logger.error("Stripe call failed: %s", type(exc).__name__)
+        return PaymentProviderUnavailable()
+    return AppError()
