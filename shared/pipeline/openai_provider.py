@@ -128,6 +128,8 @@ class OpenAICompatibleProvider:
             message = choice["message"]
         except (KeyError, IndexError, TypeError) as exc:
             raise PermanentProviderError("LLM response has no choices[0].message") from exc
+        if not isinstance(choice, dict) or not isinstance(message, dict):
+            raise PermanentProviderError("LLM response has a malformed choices[0]")
         if message.get("refusal"):
             raise InvalidAnswer("the model refused to answer; answer with the JSON object")
         if choice.get("finish_reason") == "length":
