@@ -1,0 +1,256 @@
+"""The job-consumer use case: one invocation drains what it can of the reading queue in time.
+
+Order of work: take over stream entries a dead consumer left pending (XAUTOCLAIM), put back in
+the stream the jobs Postgres says are due (retries, jobs that never reached the stream, expired
+leases), expire pending invites, then read and process batches until the queue is empty, the
+job limit is reached or the time left would not cover another batch.
+
+A batch is: claim the jobs in SQL (one round trip), run the pipeline for each claimed job,
+record every outcome in SQL (one round trip), then acknowledge the batch's stream entries (one
+round trip), only after that commit. Entries whose job needs nothing from this worker (already
+finished, leased by a live worker, retry not yet due) are acknowledged too: Postgres remembers
+the job, and the sweep streams it again when it is due.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, Field
+
+from shared.http import RequestModel
+from shared.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from shared.db import Database
+    from shared.pipeline.provider import ReadingProvider
+    from shared.queue import ReadingQueue, StreamEntry
+
+logger = logging.getLogger("mimivibe.consumer")
+
+CLAIM_FUNCTION = "claim_reading_jobs"
+FINISH_FUNCTION = "finish_reading_jobs"
+SWEEP_FUNCTION = "reading_jobs_to_enqueue"
+EXPIRE_INVITES_FUNCTION = "expire_pending_invites"
+
+
+class ConsumeRequest(RequestModel):
+    max_jobs: int | None = Field(default=None, ge=1, le=10_000)
+
+
+class ConsumerReport(BaseModel):
+    claimed: int = 0
+    succeeded: int = 0
+    retried: int = 0
+    dead_lettered: int = 0
+    reclaimed: int = 0
+    requeued: int = 0
+    expired_invites: int = 0
+    duration_ms: int = 0
+
+
+@dataclass(frozen=True)
+class ConsumerConfig:
+    batch_size: int = 10
+    # A claimed job's lease, and how long a stream entry may stay pending before another
+    # consumer takes it over; longer than the slowest pipeline run (an LLM call and a re-ask).
+    visibility_timeout_seconds: int = 120
+    backoff_base_seconds: float = 10.0
+    backoff_max_seconds: float = 3600.0
+    sweep_limit: int = 200
+    # A new job gets this long to reach the stream from create-reading before the sweep does it.
+    sweep_grace_seconds: int = 10
+    # Time one job may take, before this invocation has measured any: no batch is claimed
+    # unless the time left covers the batch at this rate, plus the reserve.
+    job_budget_seconds: float = 1.0
+    reserve_seconds: float = 2.0
+
+
+class JobConsumer:
+    def __init__(
+        self,
+        *,
+        database: Database,
+        queue: ReadingQueue,
+        provider: Callable[[], ReadingProvider],
+        config: ConsumerConfig | None = None,
+        consumer_name: str | None = None,
+    ) -> None:
+        self._database = database
+        self._queue = queue
+        self._provider = provider
+        self.config = config or ConsumerConfig()
+        # One stream consumer per container; each invocation is a distinct worker in SQL.
+        self.consumer_name = consumer_name or f"consumer-{uuid.uuid4().hex[:12]}"
+
+    # -- the invocation ---------------------------------------------------------------
+    def run(self, *, deadline: float, max_jobs: int | None = None) -> ConsumerReport:
+        """Work until `deadline` (time.monotonic()) minus the reserve, or `max_jobs` claims."""
+        started = time.monotonic()
+        report = ConsumerReport()
+        worker_id = f"{self.consumer_name}/{uuid.uuid4().hex[:12]}"
+        limit = max_jobs if max_jobs is not None else 10**9
+        cfg = self.config
+
+        self._queue.ensure_group()
+        backlog = self._queue.reclaim(self.consumer_name, cfg.visibility_timeout_seconds * 1000,
+                                      min(limit, cfg.batch_size * 10))
+        report.reclaimed = len(backlog)
+        report.requeued = self._sweep()
+        report.expired_invites = self._expire_invites()
+
+        per_job = cfg.job_budget_seconds
+        while report.claimed < limit:
+            room = deadline - cfg.reserve_seconds - time.monotonic()
+            count = min(cfg.batch_size, limit - report.claimed, int(room / per_job))
+            if count <= 0:
+                break
+            entries, backlog = backlog[:count], backlog[count:]
+            if len(entries) < count:
+                entries += self._queue.read(self.consumer_name, count - len(entries))
+            if not entries:
+                break
+            batch_started = time.monotonic()
+            processed = self._process(entries, worker_id, report)
+            if processed:
+                per_job = max(per_job, (time.monotonic() - batch_started) / processed)
+        report.duration_ms = round((time.monotonic() - started) * 1000)
+        return report
+
+    # -- housekeeping -----------------------------------------------------------------
+    def _sweep(self) -> int:
+        from shared.db import execute
+
+        cfg = self.config
+        params: dict[str, Any] = {
+            "p_limit": cfg.sweep_limit,
+            "p_grace_secs": cfg.sweep_grace_seconds,
+            "p_stale_secs": max(cfg.visibility_timeout_seconds * 2, 60),
+        }
+        job_ids = execute(self._database.service.rpc(SWEEP_FUNCTION, params)).data or []
+        self._queue.enqueue([str(j) for j in job_ids])
+        return len(job_ids)
+
+    def _expire_invites(self) -> int:
+        from shared.db import execute
+
+        data = execute(self._database.service.rpc(EXPIRE_INVITES_FUNCTION, {})).data
+        return int(data or 0)
+
+    # -- one batch --------------------------------------------------------------------
+    def _process(self, entries: Sequence[StreamEntry], worker_id: str,
+                 report: ConsumerReport) -> int:
+        """Claim, run and finish the jobs of `entries`; returns how many pipelines ran."""
+        from shared.db import execute
+
+        job_ids = list(dict.fromkeys(e.job_id for e in entries if e.job_id))
+        dead: list[dict[str, Any]] = []
+        results: list[dict[str, Any]] = []
+        if job_ids:
+            params: dict[str, Any] = {"p_job_ids": job_ids, "p_worker_id": worker_id,
+                      "p_visibility_timeout_secs": self.config.visibility_timeout_seconds}
+            claims = execute(self._database.service.rpc(CLAIM_FUNCTION, params)).data or []
+            for claim in claims:
+                if claim.get("outcome") == "claimed":
+                    report.claimed += 1
+                    results.append(self._attempt(claim))
+                elif claim.get("outcome") == "dead_lettered":
+                    dead.append(claim)
+        if results:
+            finish: dict[str, Any] = {"p_results": results,
+                      "p_backoff_base_secs": self.config.backoff_base_seconds,
+                      "p_backoff_max_secs": self.config.backoff_max_seconds}
+            finished = execute(self._database.service.rpc(FINISH_FUNCTION, finish)).data or []
+            for outcome in finished:
+                kind = outcome.get("outcome")
+                if kind in ("succeeded", "refused"):
+                    report.succeeded += 1
+                elif kind == "retry":
+                    report.retried += 1
+                elif kind == "dead_lettered":
+                    dead.append(outcome)
+        # Committed: now the stream may forget these entries.
+        if dead:
+            report.dead_lettered += len(dead)
+            self._queue.dead_letter([
+                {k: d.get(k) for k in ("job_id", "user_id", "attempts", "error_code", "error")}
+                for d in dead
+            ])
+        self._queue.ack(e.entry_id for e in entries)
+        return len(results)
+
+    def _attempt(self, claim: dict[str, Any]) -> dict[str, Any]:
+        """Run the pipeline for one claimed job; the result element of finish_reading_jobs."""
+        from shared.pipeline.errors import PipelineError
+        from shared.pipeline.models import DrawnCard
+        from shared.pipeline.run import run_pipeline
+
+        base = {"job_id": claim["job_id"], "attempt": claim["attempt"]}
+        payload = claim.get("payload") or {}
+        try:
+            cards = [DrawnCard.model_validate(
+                {k: c.get(k) for k in ("position", "card_id", "orientation")}
+            ) for c in payload.get("cards") or []]
+            result = run_pipeline(payload["question"], payload["locale"], cards,
+                                  self._provider())
+        except PipelineError as exc:
+            return {**base, "kind": "error", "error": str(exc)[:2000],
+                    "error_code": type(exc).__name__, "retryable": exc.retryable}
+        except Exception as exc:
+            # Our own bug or an unexpected library failure: retry, and keep the evidence.
+            logger.exception("job %s attempt %s crashed", claim["job_id"], claim["attempt"])
+            return {**base, "kind": "error", "error": f"{type(exc).__name__}: {exc}"[:2000],
+                    "error_code": "internal_error", "retryable": True}
+        common = {"prompt_version": result.prompt_version,
+                  "schema_version": result.schema_version,
+                  "processing_time_ms": result.processing_time_ms}
+        if result.refused:
+            return {**base, **common, "kind": "refusal",
+                    "refusal": result.guard.model_dump(mode="json")}
+        assert result.question_analysis is not None and result.tarot_reading is not None
+        return {**base, **common, "kind": "reading",
+                "question_analysis": result.question_analysis.model_dump(mode="json"),
+                "tarot_reading": result.tarot_reading.model_dump(mode="json")}
+
+
+# (settings it was built from, consumer); None as settings marks an injected consumer.
+_cached: tuple[Settings | None, JobConsumer] | None = None
+
+
+def get_job_consumer() -> JobConsumer:
+    """The container's consumer, built on first use and again only if the settings change."""
+    global _cached
+    settings = get_settings()
+    cached = _cached
+    if cached is not None and (cached[0] is None or cached[0] is settings):
+        return cached[1]
+    consumer = build_job_consumer(settings)
+    _cached = (settings, consumer)
+    return consumer
+
+
+def build_job_consumer(settings: Settings) -> JobConsumer:
+    from shared.db import get_database
+    from shared.pipeline.run import get_provider
+    from shared.queue import get_queue
+
+    settings.require("upstash_redis_rest_url", "upstash_redis_rest_token")
+    offline = settings.llm_provider.strip().lower() == "offline"
+    config = ConsumerConfig(
+        visibility_timeout_seconds=settings.visibility_timeout_seconds,
+        # An LLM job may need two calls (a re-ask) plus the bookkeeping around them.
+        job_budget_seconds=1.0 if offline else settings.llm_timeout_seconds * 2 + 5,
+    )
+    return JobConsumer(database=get_database(), queue=get_queue(), provider=get_provider,
+                       config=config)
+
+
+def set_job_consumer(consumer: JobConsumer | None) -> None:
+    """Inject a consumer (tests), or drop the cached one with None."""
+    global _cached
+    _cached = None if consumer is None else (None, consumer)

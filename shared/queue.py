@@ -1,0 +1,190 @@
+"""The reading queue: a Redis stream with one consumer group, over upstash-redis (REST).
+
+The stream only delivers job ids; Postgres decides what an entry means (shared/consumer.py).
+An entry stays pending in the group until it is acknowledged, which the consumer does only
+after the SQL transaction that settled its job committed. Entries a dead consumer left pending
+are taken over with XAUTOCLAIM once they have been idle longer than the visibility timeout.
+Acknowledged entries are deleted as well, so the stream holds only undelivered or pending work.
+Every batch is one REST round trip (a pipeline where several commands are needed).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from upstash_redis import Redis
+
+logger = logging.getLogger("mimivibe.queue")
+
+STREAM = "mimivibe:readings"
+GROUP = "job-consumer"
+DEAD_LETTER_STREAM = "mimivibe:readings:dead-letter"
+# Trimming bounds the streams if acknowledgements ever stop; it never trims in normal operation.
+MAX_STREAM_LENGTH = 100_000
+JOB_FIELD = "job_id"
+
+
+@dataclass(frozen=True)
+class StreamEntry:
+    entry_id: str
+    # None when the entry was trimmed away while pending, or carries no job id.
+    job_id: str | None
+
+
+def _field_map(fields: Any) -> dict[str, str]:
+    if not isinstance(fields, list):
+        return {}
+    return {str(fields[i]): str(fields[i + 1]) for i in range(0, len(fields) - 1, 2)}
+
+
+def _entries(raw: Any) -> list[StreamEntry]:
+    entries = []
+    for item in raw or []:
+        if not isinstance(item, list) or not item:
+            continue
+        job_id = _field_map(item[1] if len(item) > 1 else None).get(JOB_FIELD)
+        entries.append(StreamEntry(entry_id=str(item[0]), job_id=job_id))
+    return entries
+
+
+def _is_error(result: Any, marker: str) -> bool:
+    return marker in str(result)
+
+
+class ReadingQueue:
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        stream: str = STREAM,
+        group: str = GROUP,
+        dead_letter_stream: str = DEAD_LETTER_STREAM,
+        max_length: int = MAX_STREAM_LENGTH,
+    ) -> None:
+        self.redis = redis
+        self.stream = stream
+        self.group = group
+        self.dead_letter_stream = dead_letter_stream
+        self.max_length = max_length
+        self._group_ready = False
+
+    # -- setup ------------------------------------------------------------------------
+    def ensure_group(self) -> None:
+        """Create the stream and its group (reading from the start) unless they exist."""
+        if self._group_ready:
+            return
+        from upstash_redis.errors import UpstashError
+
+        try:
+            self.redis.xgroup_create(self.stream, self.group, "0", mkstream=True)
+        except UpstashError as exc:
+            if not _is_error(exc, "BUSYGROUP"):
+                raise
+        self._group_ready = True
+
+    # -- producing --------------------------------------------------------------------
+    def enqueue(self, job_ids: Sequence[str]) -> list[str]:
+        """Add one entry per job id (one round trip); returns the entry ids."""
+        if not job_ids:
+            return []
+        pipeline: Any = self.redis.pipeline()
+        for job_id in job_ids:
+            pipeline.xadd(self.stream, "*", {JOB_FIELD: str(job_id)}, maxlen=self.max_length)
+        return [str(r) for r in pipeline.exec()]
+
+    def dead_letter(self, records: Sequence[Mapping[str, Any]]) -> None:
+        """Append one entry per dead-lettered job to the dead-letter stream (one round trip)."""
+        if not records:
+            return
+        pipeline: Any = self.redis.pipeline()
+        for record in records:
+            fields = {str(k): "" if v is None else str(v) for k, v in record.items()}
+            pipeline.xadd(self.dead_letter_stream, "*", fields, maxlen=self.max_length)
+        pipeline.exec()
+
+    # -- consuming --------------------------------------------------------------------
+    def read(self, consumer: str, count: int) -> list[StreamEntry]:
+        """Up to `count` entries never delivered to any consumer of the group."""
+        if count <= 0:
+            return []
+        from upstash_redis.errors import UpstashError
+
+        self.ensure_group()
+        try:
+            raw = self.redis.xreadgroup(self.group, consumer, {self.stream: ">"}, count=count)
+        except UpstashError as exc:
+            if not _is_error(exc, "NOGROUP"):
+                raise
+            # The stream or group vanished (Redis flushed or restarted empty): recreate once.
+            self._group_ready = False
+            self.ensure_group()
+            raw = self.redis.xreadgroup(self.group, consumer, {self.stream: ">"}, count=count)
+        entries: list[StreamEntry] = []
+        for stream in raw or []:
+            entries.extend(_entries(stream[1] if len(stream) > 1 else None))
+        return entries
+
+    def reclaim(self, consumer: str, min_idle_ms: int, count: int) -> list[StreamEntry]:
+        """Take over up to `count` entries pending longer than `min_idle_ms` (XAUTOCLAIM)."""
+        self.ensure_group()
+        claimed: list[StreamEntry] = []
+        cursor = "0-0"
+        # Each call scans a bounded part of the pending list; stop at its end or when full.
+        for _ in range(100):
+            if len(claimed) >= count:
+                break
+            raw = self.redis.xautoclaim(self.stream, self.group, consumer, min_idle_ms, cursor,
+                                        count=count - len(claimed))
+            if not isinstance(raw, list) or len(raw) < 2:
+                break
+            claimed.extend(_entries(raw[1]))
+            cursor = str(raw[0])
+            if cursor == "0-0":
+                break
+        return claimed
+
+    def ack(self, entry_ids: Iterable[str]) -> int:
+        """Acknowledge and delete entries (one round trip); returns how many were pending."""
+        ids = list(dict.fromkeys(entry_ids))
+        if not ids:
+            return 0
+        pipeline: Any = self.redis.pipeline()
+        pipeline.xack(self.stream, self.group, *ids)
+        pipeline.xdel(self.stream, *ids)
+        acked, _ = pipeline.exec()
+        return int(acked or 0)
+
+    # -- inspection -------------------------------------------------------------------
+    def pending_count(self) -> int:
+        """Entries delivered to some consumer and not yet acknowledged."""
+        self.ensure_group()
+        summary = self.redis.xpending(self.stream, self.group)
+        return int(summary[0]) if isinstance(summary, list) and summary else 0
+
+    def length(self) -> int:
+        return int(self.redis.xlen(self.stream) or 0)
+
+    def dead_letters(self, count: int = 100) -> list[dict[str, str]]:
+        raw = self.redis.xrange(self.dead_letter_stream, "-", "+", count=count)
+        return [_field_map(item[1]) for item in raw or [] if isinstance(item, list)]
+
+
+_cached: tuple[object, ReadingQueue] | None = None
+
+
+def get_queue() -> ReadingQueue:
+    """The container's queue on the shared Upstash client (rebuilt when that client is)."""
+    global _cached
+    from shared.redis import get_redis
+
+    redis = get_redis()
+    cached = _cached
+    if cached is not None and cached[0] is redis:
+        return cached[1]
+    queue = ReadingQueue(redis)
+    _cached = (redis, queue)
+    return queue

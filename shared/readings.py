@@ -1,0 +1,187 @@
+"""The `create-reading` use case: charge stars and enqueue a reading job, once per key.
+
+Everything that must be atomic (the idempotency key, the cap of open readings, the price, the
+card draw, the charge and the job row) happens in one SQL function, `public.create_reading_job`,
+granted to service_role only; the caller's id comes from the verified access token. After that
+transaction committed, the job goes to the Redis stream and QStash is asked to wake the
+consumer. Both are best effort: when Redis or QStash cannot be reached the request still
+succeeds, and the consumer's sweep (on its schedule) puts the job in the stream later.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import threading
+import uuid
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, Field, field_validator
+
+from shared.errors import AppError, ValidationFailed
+from shared.http import RequestModel
+from shared.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from shared.access_tokens import AuthenticatedUser
+    from shared.db import Database
+    from shared.qstash_client import ConsumerWaker
+    from shared.queue import ReadingQueue
+    from shared.ratelimit import RateLimiter
+
+logger = logging.getLogger("mimivibe.readings")
+
+RATE_LIMIT_SCOPE = "create-reading"
+CREATE_FUNCTION = "create_reading_job"
+MARK_ENQUEUED_FUNCTION = "mark_reading_jobs_enqueued"
+MAX_QUESTION_CHARS = 500
+_IDEMPOTENCY_KEY = re.compile(r"^[\x20-\x7e]{1,255}$")
+
+
+class CreateReadingRequest(RequestModel):
+    question: str = Field(max_length=4 * MAX_QUESTION_CHARS)
+    card_count: Literal[3, 5]
+    locale: Literal["th", "en"] = "th"
+
+    @field_validator("question")
+    @classmethod
+    def _trimmed_length(cls, value: str) -> str:
+        value = value.strip()
+        if not 1 <= len(value) <= MAX_QUESTION_CHARS:
+            raise ValueError(f"the question must be 1 to {MAX_QUESTION_CHARS} characters long")
+        return value
+
+    def request_hash(self) -> str:
+        """What "the same body" means for a replay: the validated request, canonically."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class DrawnCardOut(BaseModel):
+    position: int
+    card_id: str
+    name: str
+    orientation: Literal["upright", "reversed"]
+
+
+class CreateReadingResponse(BaseModel):
+    job_id: uuid.UUID
+    status: str
+    cost_stars: int
+    star_balance: int
+    cards: list[DrawnCardOut]
+
+
+def check_idempotency_key(value: str | None) -> str:
+    if value is None or not _IDEMPOTENCY_KEY.match(value):
+        raise ValidationFailed(
+            "An Idempotency-Key header of 1 to 255 printable ASCII characters is required."
+        )
+    return value
+
+
+class ReadingService:
+    def __init__(
+        self,
+        *,
+        database: Database,
+        queue: ReadingQueue | None,
+        waker: ConsumerWaker | None,
+        rate_limiter: RateLimiter | None,
+        max_pending: int,
+    ) -> None:
+        self._database = database
+        self._queue = queue
+        self._waker = waker
+        self._rate_limiter = rate_limiter
+        self._max_pending = max_pending
+
+    def create(
+        self, user: AuthenticatedUser, idempotency_key: str | None, request: CreateReadingRequest
+    ) -> CreateReadingResponse:
+        from shared.db import execute
+
+        key = check_idempotency_key(idempotency_key)
+        if self._rate_limiter is not None:
+            self._rate_limiter.hit(RATE_LIMIT_SCOPE, str(user.user_id))
+        params: dict[str, Any] = {
+            "p_user_id": str(user.user_id),
+            "p_idempotency_key": key,
+            "p_request_hash": request.request_hash(),
+            "p_question": request.question,
+            "p_card_count": request.card_count,
+            "p_locale": request.locale,
+            "p_max_pending": self._max_pending,
+        }
+        data = execute(self._database.service.rpc(CREATE_FUNCTION, params)).data
+        if not isinstance(data, dict):
+            raise AppError("Creating the reading returned no job.")
+        response = CreateReadingResponse.model_validate(data)
+        if not data.get("replayed"):
+            self._deliver(str(response.job_id))
+        return response
+
+    def _deliver(self, job_id: str) -> None:
+        """Stream the job and wake the consumer; failures are logged, never raised."""
+        from shared.db import execute
+
+        if self._queue is not None:
+            try:
+                self._queue.enqueue([job_id])
+                marked: dict[str, Any] = {"p_job_ids": [job_id]}
+                execute(self._database.service.rpc(MARK_ENQUEUED_FUNCTION, marked))
+            except Exception as exc:
+                logger.warning("job %s not streamed (the sweep will): %s", job_id,
+                               type(exc).__name__)
+        if self._waker is not None:
+            try:
+                self._waker.wake(f"reading-{job_id}")
+            except Exception as exc:
+                logger.warning("consumer not woken for job %s: %s", job_id, type(exc).__name__)
+
+
+# (settings it was built from, service); None as settings marks an injected service.
+_cached: tuple[Settings | None, ReadingService] | None = None
+_lock = threading.Lock()
+
+
+def get_reading_service() -> ReadingService:
+    """The container's service, built on first use and again only if the settings change."""
+    global _cached
+    settings = get_settings()
+    cached = _cached
+    if cached is not None and (cached[0] is None or cached[0] is settings):
+        return cached[1]
+    with _lock:
+        service = build_reading_service(settings)
+        _cached = (settings, service)
+    return service
+
+
+def build_reading_service(settings: Settings) -> ReadingService:
+    from shared.db import get_database
+    from shared.qstash_client import get_waker
+
+    queue = limiter = None
+    if settings.upstash_redis_rest_url:
+        from shared.queue import get_queue
+        from shared.ratelimit import get_rate_limiter
+
+        queue = get_queue()
+        limiter = get_rate_limiter()
+    return ReadingService(
+        database=get_database(),
+        queue=queue,
+        waker=get_waker(),
+        rate_limiter=limiter,
+        max_pending=settings.max_pending_readings,
+    )
+
+
+def set_reading_service(service: ReadingService | None) -> None:
+    """Inject a service (tests), or drop the cached one with None."""
+    global _cached
+    with _lock:
+        _cached = None if service is None else (None, service)
