@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from shared import observability
 from shared.errors import Unauthorized
 from shared.http import FunctionUrlRequest
 from shared.settings import Settings, get_settings
@@ -108,8 +109,10 @@ def authenticate(
     if token is None:
         raise Unauthorized()
     settings = settings or get_settings()
-    return verify_access_token(
+    user = verify_access_token(
         token,
         secret=settings.supabase_jwt_secret,
         leeway_seconds=settings.token_leeway_seconds,
     )
+    observability.bind(user_id=user.user_id)
+    return user

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 
+from shared import observability
 from shared.errors import AppError, InvalidJson, PayloadTooLarge, ValidationFailed
 
 logger = logging.getLogger("mimivibe")
@@ -140,18 +141,26 @@ def adapter(route: Route, *, function: str) -> Callable[[Mapping[str, Any], Any]
 
     def handler(event: Mapping[str, Any], context: Any) -> Response:
         request_id = getattr(context, "aws_request_id", None) or str(uuid.uuid4())
-        try:
-            request = FunctionUrlRequest.from_event(event, context)
-            request_id = request.request_id
-            response = route(request)
-        except AppError as error:
-            if error.status >= 500:
-                logger.error("%s failed: %s", function, error.code, extra={"request_id": request_id})
-            return error_response(error, request_id)
-        except Exception:
-            logger.exception("%s crashed", function, extra={"request_id": request_id})
-            return error_response(AppError(), request_id)
-        response.setdefault("headers", {})["x-request-id"] = request_id
-        return response
+        with observability.invocation(function, request_id) as invocation:
+            request: FunctionUrlRequest | None = None
+            try:
+                request = FunctionUrlRequest.from_event(event, context)
+                request_id = request.request_id
+                invocation.bind_request(request_id, request.method, request.raw_path)
+                response = route(request)
+            except AppError as error:
+                if error.status >= 500:
+                    logger.error("%s failed: %s", function, error.code, extra={"request_id": request_id})
+                response = error_response(error, request_id)
+            except Exception:
+                logger.exception("%s crashed", function, extra={"request_id": request_id})
+                response = error_response(AppError(), request_id)
+            response.setdefault("headers", {})["x-request-id"] = request_id
+            invocation.finish(
+                int(response.get("statusCode", 200)),
+                request.body if request is not None else b"",
+                response.get("body"),
+            )
+            return response
 
     return handler
