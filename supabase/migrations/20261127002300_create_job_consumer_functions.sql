@@ -108,7 +108,7 @@ begin
         continue;
       end if;
       update public.job_attempts a
-         set finished_at = pg_catalog.greatest(pg_catalog.now(), a.started_at), success = false,
+         set finished_at = greatest(pg_catalog.now(), a.started_at), success = false,
              error = 'The worker did not finish within its lease.', error_code = 'lease_expired'
        where a.job_id = v_id and a.attempt_number = v_job.attempts and a.finished_at is null;
       if v_job.attempts >= v_job.max_attempts then
