@@ -126,6 +126,9 @@ def buy(journey: Journey, user: str, package: str = "starter") -> int:
         "the stars to arrive",
         lambda: (b := journey.me(user)["star_balance"]) >= before + payment["stars_total"] and b)
     journey.say(f"webhook applied: star balance {before} -> {after}")
+    summary = journey.rpc("wallet_summary", token)
+    journey.say(f"wallet_summary: {summary['star_balance']} stars, {summary['coin_balance']} "
+                f"coins, tier {summary['tier']}")
     return int(after)
 
 
