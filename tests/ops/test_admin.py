@@ -1,0 +1,162 @@
+"""Operator commands: queue health, replaying a dead letter, refunding a reading, a user's
+ledger with its audit, and re-syncing a payment from Stripe when its webhook never came."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import stripe
+
+from devstack.serve import ServerThread
+from devstack.stripe_standin import StripeStandinSettings
+from devstack.stripe_standin import create_app as stripe_standin
+from ops.admin import (
+    AdminError,
+    ledger,
+    main,
+    queue_health,
+    refund_reading,
+    replay_job,
+    resync_payment,
+)
+from tests.db.conftest import connect, make_user
+from tests.money.conftest import begin_purchase, record_intent
+
+STRIPE_KEY = "sk_test_admin_resync"
+
+
+@pytest.fixture(scope="module")
+def db_url(database_factory) -> str:
+    return database_factory(migrate=True)
+
+
+def add_job(conn, user_id, status: str, *, cost: int = 1, attempts: int = 0, max_attempts: int = 5,
+            age_seconds: int = 0, retry_in: int | None = None, lease_expired: bool = False) -> uuid.UUID:
+    row = conn.execute(
+        "insert into public.jobs (user_id, dedupe_key, status, payload, cost_stars, attempts,"
+        " max_attempts, created_at, next_retry_at, started_at, visibility_timeout_secs)"
+        " values (%s, %s, %s, '{}'::jsonb, %s, %s, %s, now() - make_interval(secs => %s),"
+        " now() + make_interval(secs => %s), now() - make_interval(secs => %s), 60) returning id",
+        (user_id, f"test:{uuid.uuid4()}", status, cost, attempts, max_attempts, age_seconds,
+         retry_in, 600 if lease_expired else 1),
+    ).fetchone()
+    return row[0]
+
+
+def test_queue_health_reports_depth_lag_retries_due_and_dead_letters(database_factory) -> None:
+    url = database_factory(migrate=True)
+    with connect(url) as conn:
+        user = make_user(conn)
+        add_job(conn, user, "queued", age_seconds=90)
+        add_job(conn, user, "queued", age_seconds=5)
+        add_job(conn, user, "processing", attempts=1, lease_expired=True)
+        add_job(conn, user, "failed", attempts=1, retry_in=-5)
+        add_job(conn, user, "failed", attempts=1, retry_in=300)
+        add_job(conn, user, "dlq", attempts=5)
+        add_job(conn, user, "succeeded", attempts=1)
+
+    health = queue_health(url)
+
+    assert health["depth"] == 5
+    assert (health["queued"], health["processing"], health["failed"]) == (2, 1, 2)
+    assert health["retries_due"] == 1
+    assert health["expired_leases"] == 1
+    assert health["dead_letters"] == 1
+    assert 89 <= health["oldest_queued_age_seconds"] < 200
+
+
+def test_replay_puts_a_dead_letter_back_with_more_attempts_and_no_new_charge(db_url) -> None:
+    with connect(db_url) as conn:
+        user = make_user(conn, stars=3)
+        job = add_job(conn, user, "dlq", attempts=5, max_attempts=5)
+        live = add_job(conn, user, "queued")
+
+    result = replay_job(db_url, str(job), extra_attempts=2)
+
+    assert result["status"] == "queued" and result["max_attempts"] == 7 and result["attempts"] == 5
+    with connect(db_url) as conn:
+        row = conn.execute("select status, enqueued_at, star_balance from public.jobs j"
+                           " join public.users u on u.id = j.user_id where j.id = %s",
+                           (job,)).fetchone()
+    assert row == ("queued", None, 3)
+    with pytest.raises(AdminError, match="Only dead-lettered"):
+        replay_job(db_url, str(live))
+
+
+def test_refund_reading_gives_the_stars_back_once_and_only_for_finished_jobs(db_url) -> None:
+    with connect(db_url) as conn:
+        user = make_user(conn, stars=1)
+        done = add_job(conn, user, "succeeded", cost=2, attempts=1)
+        running = add_job(conn, user, "processing", attempts=1)
+
+    first = refund_reading(db_url, str(done), "wrong cards shown")
+    second = refund_reading(db_url, str(done))
+
+    assert (first["refunded_stars"], first["already_refunded"]) == (2, False)
+    assert (second["refunded_stars"], second["already_refunded"]) == (0, True)
+    view = ledger(db_url, str(user))
+    assert view["user"]["star_balance"] == 3
+    assert view["audit"] == []
+    assert view["transactions"][0]["dedupe_key"] == f"reading-refund:{done}"
+    with pytest.raises(AdminError, match="still processing"):
+        refund_reading(db_url, str(running))
+    with pytest.raises(AdminError, match="No job"):
+        refund_reading(db_url, str(uuid.uuid4()))
+
+
+def test_ledger_command_exits_nonzero_when_the_audit_finds_a_problem(db_url, capsys) -> None:
+    with connect(db_url) as conn:
+        user = make_user(conn, stars=4)
+        assert main(["--database-url", db_url, "--json", "ledger", str(user)]) == 0
+        conn.execute("update public.users set star_balance = 9 where id = %s", (user,))
+
+    assert main(["--database-url", db_url, "--json", "ledger", str(user)]) == 1
+    printed = capsys.readouterr().out
+    assert "cached_balance_differs_from_ledger_sum" in printed
+
+
+@pytest.fixture(scope="module")
+def stripe_server() -> Iterator[stripe.StripeClient]:
+    # No webhook endpoint: the events Stripe would send never arrive.
+    app = stripe_standin(StripeStandinSettings(api_key=STRIPE_KEY, webhook_secret="whsec_unused"))
+    with ServerThread(app, name="stripe-standin") as server:
+        yield stripe.StripeClient(STRIPE_KEY, base_addresses={"api": server.url},
+                                  max_network_retries=0)
+
+
+def test_resync_credits_a_payment_whose_webhook_never_arrived_exactly_once(db_url, stripe_server) -> None:
+    with connect(db_url) as conn:
+        user = make_user(conn)
+    from psycopg.rows import dict_row
+
+    with connect(db_url, row_factory=dict_row) as conn:
+        payment = begin_purchase(conn, user, "basic")
+        intent = stripe_server.v1.payment_intents.create(params={
+            "amount": payment["amount"], "currency": "thb", "payment_method": "pm_card_visa",
+            "confirm": True, "metadata": {"payment_id": payment["id"]},
+        })
+        record_intent(conn, payment["id"], intent.id)
+    assert intent.status == "succeeded"
+
+    first = resync_payment(db_url, intent.id, stripe_client=stripe_server)
+    again = resync_payment(db_url, intent.id, stripe_client=stripe_server)
+
+    assert [a["type"] for a in first["applied"]] == ["payment_intent.succeeded"]
+    assert again["applied"][0]["duplicate"] is True
+    view = ledger(db_url, str(user))
+    assert view["user"]["star_balance"] == 17
+    assert view["audit"] == []
+
+    stripe_server.v1.refunds.create(params={"payment_intent": intent.id})
+    refunded = resync_payment(db_url, intent.id, stripe_client=stripe_server)
+
+    assert [a["type"] for a in refunded["applied"]][-1] == "charge.refunded"
+    assert ledger(db_url, str(user))["user"]["star_balance"] == 0
+
+
+def test_cli_prints_queue_health_as_json(db_url, capsys) -> None:
+    assert main(["--database-url", db_url, "--json", "queue-health"]) == 0
+    assert "oldest_queued_age_seconds" in json.loads(capsys.readouterr().out)
