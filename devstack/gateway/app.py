@@ -48,6 +48,20 @@ class RestApp:
         await send({"type": "http.response.body", "body": response.body})
 
 
+class GatewayApp(Starlette):
+    """Starlette (lifespan, other routes) with a direct hand-off of /rest/v1 requests, which
+    skips the generic middleware and routing layers on the hot path."""
+
+    rest: RestApp
+    prefix = "/rest/v1/"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(self.prefix):
+            await self.rest({**scope, "root_path": self.prefix[:-1]}, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(settings: GatewaySettings) -> Starlette:
     gateway = Gateway(settings)
 
@@ -59,6 +73,8 @@ def create_app(settings: GatewaySettings) -> Starlette:
         finally:
             await gateway.stop()
 
-    app = Starlette(routes=[Mount("/rest/v1", app=RestApp(gateway))], lifespan=lifespan)
+    rest = RestApp(gateway)
+    app = GatewayApp(routes=[Mount("/rest/v1", app=rest)], lifespan=lifespan)
+    app.rest = rest
     app.state.gateway = gateway
     return app

@@ -12,6 +12,7 @@ import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import psycopg
@@ -49,25 +50,35 @@ class Transaction:
     pre_request: str | None = None
 
 
+def literal(value: str) -> str:
+    """A string literal, quoted by psycopg (untyped, so PostgreSQL coerces it)."""
+    return sql.Literal(value).as_string(None)
+
+
+@lru_cache(maxsize=256)
+def _fixed_settings(search_path: str, role: str, role_settings: tuple[tuple[str, str], ...]
+                    ) -> str:
+    """The per-(schema, role) part of the prelude: search_path, role settings, role."""
+    pairs = [("search_path", search_path), *role_settings, ("role", role)]
+    return ", ".join(f"pg_catalog.set_config({literal(k)}, {literal(v)}, true)" for k, v in pairs)
+
+
 def _prelude(tx: Transaction) -> str:
     isolation = _ISOLATION.get(tx.role_settings.get("default_transaction_isolation", ""),
                                "READ COMMITTED")
-    settings: list[tuple[str, str]] = [("search_path", tx.search_path)]
-    settings += [(k, v) for k, v in tx.role_settings.items()
-                 if k != "default_transaction_isolation"]
-    settings += [
-        ("role", tx.role),
+    role_settings = tuple((k, v) for k, v in tx.role_settings.items()
+                          if k != "default_transaction_isolation")
+    dynamic = [
         ("request.jwt.claims", json.dumps(tx.claims, separators=(",", ":"))),
         ("request.method", tx.method),
         ("request.path", tx.path),
         ("request.headers", json.dumps(tx.headers, separators=(",", ":"))),
         ("request.cookies", json.dumps(tx.cookies, separators=(",", ":"))),
     ]
-    calls = sql.SQL(", ").join(
-        sql.SQL("pg_catalog.set_config({}, {}, true)").format(sql.Literal(k), sql.Literal(v))
-        for k, v in settings)
+    calls = _fixed_settings(tx.search_path, tx.role, role_settings) + "".join(
+        f", pg_catalog.set_config('{k}', {literal(v)}, true)" for k, v in dynamic)
     mode = "READ ONLY" if tx.read_only else "READ WRITE"
-    text = f"BEGIN ISOLATION LEVEL {isolation} {mode}; SELECT " + calls.as_string(None) + ";"
+    text = f"BEGIN ISOLATION LEVEL {isolation} {mode}; SELECT {calls};"
     if tx.pre_request:
         schema, _, name = tx.pre_request.rpartition(".")
         fn = sql.Identifier(schema, name) if schema else sql.Identifier(name)
@@ -107,10 +118,11 @@ class Executor:
         else:
             await ctx.__aexit__(None, None, None)
 
-    async def run(self, tx: Transaction, main: sql.Composable, *, authenticated: bool,
+    async def run(self, tx: Transaction, main: sql.Composable | str, *, authenticated: bool,
                   check: Callable[[Result], ApiError | None] | None = None) -> Result:
         """Run the request's transaction. With `check`, commit only if it returns no error."""
-        script = _prelude(tx) + " " + main.as_string(None) + (";" if check else "; COMMIT;")
+        main_text = main if isinstance(main, str) else main.as_string(None)
+        script = _prelude(tx) + " " + main_text + (";" if check else "; COMMIT;")
         skip = 3 if tx.pre_request else 2
         async with self.connection() as conn:
             try:

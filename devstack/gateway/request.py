@@ -84,6 +84,11 @@ class Query:
     filters: list[Filter | Logic] = field(default_factory=list)
     raw_filters: list[tuple[str, str]] = field(default_factory=list)
 
+    def plain(self) -> bool:
+        """No select, filters, order or paging: the result is returned as is."""
+        return (self.select is None and not self.order and self.limit is None
+                and not self.offset and not self.filters and not self.raw_filters)
+
     @classmethod
     def parse(cls, params: list[tuple[str, str]], *, defer_filters: bool = False) -> Query:
         q = cls()

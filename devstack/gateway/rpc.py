@@ -69,6 +69,7 @@ def _arguments(ctx: Context, candidates: list[Function]) -> tuple[dict[str, Any]
             args[key] = value
         else:
             ctx.query.filters.append(parse_operation(parse_field(key), value))
+    ctx.query.raw_filters = []
     return args, json.dumps(args, ensure_ascii=False)
 
 
@@ -81,6 +82,12 @@ async def call(ctx: Context, name: str, candidates: list[Function]) -> Response:
     if fn.single_json_param and post:
         args, args_json = None, (ctx.body.decode() or "{}")
     ctx.tx.read_only = ctx.method != "POST" or fn.volatility != "v"
+    plain = ctx.query.plain() and not ctx.singular and not ctx.count_requested() and not (
+        ctx.range_header and ctx.method == "GET")
+    fast = statements.plain_rpc(fn, args) if plain and args is not None else None
+    if fast is not None:
+        result = await ctx.gateway.executor.run(ctx.tx, fast, authenticated=ctx.authenticated)
+        return _response(ctx, fn, result, 0)
     prefix, call_sql = statements.rpc_call(fn, args, args_json)
     lower, limit = page_bounds(ctx.query, ctx.range_header if ctx.method == "GET" else None,
                                ctx.gateway.settings.max_rows if fn.returns_set else None)
@@ -98,6 +105,10 @@ async def call(ctx: Context, name: str, candidates: list[Function]) -> Response:
     needs_check = ctx.singular and not ctx.tx.read_only
     result = await ctx.gateway.executor.run(ctx.tx, stmt, authenticated=ctx.authenticated,
                                             check=check if needs_check else None)
+    return _response(ctx, fn, result, lower)
+
+
+def _response(ctx: Context, fn: Function, result: Result, lower: int) -> Response:
     if fn.returns_void:
         response = ctx.response(204)
         apply_response_gucs(result, response)
