@@ -37,6 +37,7 @@ CLAIM_FUNCTION = "claim_reading_jobs"
 FINISH_FUNCTION = "finish_reading_jobs"
 SWEEP_FUNCTION = "reading_jobs_to_enqueue"
 EXPIRE_INVITES_FUNCTION = "expire_pending_invites"
+QUEUE_HEALTH_FUNCTION = "queue_health"
 
 
 class ConsumeRequest(RequestModel):
@@ -119,8 +120,22 @@ class JobConsumer:
             processed = self._process(entries, worker_id, report)
             if processed:
                 per_job = max(per_job, (time.monotonic() - batch_started) / processed)
+        self._record_queue_health()
         report.duration_ms = round((time.monotonic() - started) * 1000)
         return report
+
+    def _record_queue_health(self) -> None:
+        """Queue depth and lag as metrics, once per invocation; never fails the run."""
+        from shared.db import execute
+        from shared.observability import record_queue_health
+
+        try:
+            rows = execute(self._database.service.rpc(QUEUE_HEALTH_FUNCTION, {})).data or []
+        except Exception:
+            logger.warning("queue_health() failed; no queue metrics this run", exc_info=True)
+            return
+        if rows:
+            record_queue_health(rows[0])
 
     # -- housekeeping -----------------------------------------------------------------
     def _sweep(self) -> int:

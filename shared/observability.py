@@ -201,6 +201,17 @@ def add_metric(
     metrics.add(name, value, unit, dimensions)
 
 
+def record_queue_health(health: Mapping[str, Any]) -> None:
+    """Metrics from one `queue_health()` row (the job consumer records them every run)."""
+    for key, name, unit in (("depth", QUEUE_DEPTH, "Count"),
+                            ("oldest_queued_age_seconds", QUEUE_LAG, "Seconds"),
+                            ("retries_due", RETRIES_DUE, "Count"),
+                            ("dead_letters", DEAD_LETTERED_JOBS, "Count")):
+        value = health.get(key)
+        if isinstance(value, int | float):
+            metrics.add(name, value, unit)
+
+
 def _json(body: Any) -> Any:
     if not isinstance(body, str | bytes) or not body:
         return None

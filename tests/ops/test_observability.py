@@ -161,3 +161,18 @@ def test_importing_observability_does_not_import_powertools() -> None:
             "print(any(m.startswith('aws_lambda_powertools') for m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_queue_health_row_becomes_depth_lag_retry_and_dead_letter_metrics(output) -> None:
+    def route(request: FunctionUrlRequest):
+        observability.record_queue_health({"depth": 4, "oldest_queued_age_seconds": 12.5,
+                                           "retries_due": 1, "dead_letters": 2})
+        return json_response(200, {})
+
+    adapter(route, function="job-consumer")(event(), None)
+
+    _, docs = output()
+    units = {m["Name"]: m["Unit"] for d in docs for m in d["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    assert units == {"QueueDepth": "Count", "QueueLagSeconds": "Seconds", "RetriesDue": "Count",
+                     "DeadLetteredJobs": "Count"}
+    assert docs[0]["QueueLagSeconds"] in (12.5, [12.5])
