@@ -153,8 +153,26 @@ def ask_a_question(journey: Journey) -> None:
     if status["status"] != "succeeded":
         raise StepFailed(f"the job ended {status['status']}: {status.get('last_error')}")
     reading = status.get("reading") or {}
-    journey.say(f"reading after {status['attempts']} attempt(s): "
-                f"{str(reading.get('summary', reading))[:160]}")
+    journey.state["reading"] = reading
+    journey.say(f"reading {status['reading_id']} after {status['attempts']} attempt(s):")
+    for card in (reading.get("tarot_reading") or {}).get("cards", []):
+        journey.say(f"  {card['position_name']}: {card['name']} ({card['orientation']}): "
+                    f"{card['interpretation']}")
+    journey.say(f"  summary: {reading.get('summary')}")
+    journey.say(f"  advice: {reading.get('advice')}")
+
+
+def find_the_reading(journey: Journey) -> None:
+    token = journey.state["first"]["token"]
+    reading = journey.state["reading"]
+    rows = journey.expect(journey.rest("GET", "tarot_readings?select=id,question", token), 200)
+    if reading["id"] not in [r["id"] for r in rows]:
+        raise StepFailed("the reading is not visible over REST")
+    found = journey.rpc("search_readings", token, {"query": "งาน"})
+    if reading["id"] not in [r["id"] for r in found]:
+        raise StepFailed("searching for งาน did not find the reading")
+    journey.say(f"REST shows {len(rows)} reading(s); search for งาน finds "
+                f"{found[0]['question']!r}")
 
 
 def invite_a_friend(journey: Journey) -> None:
@@ -183,6 +201,8 @@ STEPS = [
     Step("Read and edit the profile over REST", read_and_edit_profile, ("session",)),
     Step("Buy a star package", buy_stars, ("session", "purchase", "stripe-webhook")),
     Step("Ask the tarot a question", ask_a_question,
+         ("session", "create-reading", "job-consumer")),
+    Step("Find the reading over REST and by search", find_the_reading,
          ("session", "create-reading", "job-consumer")),
     Step("A friend redeems the invite code and buys", invite_a_friend,
          ("session", "redeem-invite", "purchase", "stripe-webhook")),
