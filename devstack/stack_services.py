@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import httpx
 import jwt
 
 if TYPE_CHECKING:
@@ -201,16 +200,20 @@ def _qstash_describe(stack: LocalStack) -> dict[str, Any]:
 
 
 def _qstash_schedule(stack: LocalStack) -> None:
-    """Wake the consumer on a schedule, as the production QStash schedule does."""
-    consumer = stack.url("functions") + "/job-consumer"
+    """Apply qstash/schedules.yml, the production schedules, with the local consumer URL."""
     if not (stack.serverless_yml.parent / "functions" / "job_consumer" / "handler.py").exists():
         return
-    httpx.post(
-        f"{stack.url('qstash')}/v2/schedules/{consumer}",
-        headers={"Authorization": f"Bearer {stack.secrets.get('qstash_token')}",
-                 "Upstash-Cron": "* * * * *"},
-        timeout=10,
-    ).raise_for_status()
+    from pydantic import SecretStr
+
+    from ops.qstash_schedules import apply, destinations, load
+    from shared.qstash_client import build_qstash
+
+    client = build_qstash(SecretStr(stack.secrets.get("qstash_token")), stack.url("qstash"))
+    try:
+        declared = load()
+        apply(client, declared, destinations(declared, _qstash_env(stack)))
+    finally:
+        client.http._client.close()
 
 
 # -- Identity provider (the session function's `custom` provider) --------------------------
