@@ -75,10 +75,11 @@ def test_a_detach_that_overtakes_the_attach_keeps_the_card_inactive(db):
 
 
 def test_cards_of_unknown_customers_are_ignored(db):
-    result = apply_event(db, event("payment_method.attached", card(new_id("cus"))))
+    stray = card(new_id("cus"))
+    result = apply_event(db, event("payment_method.attached", stray))
     assert result == {"duplicate": False, "result": "unknown_customer"}
     assert db.execute("select count(*) as n from public.user_payment_methods"
-                      " where stripe_customer_id is null").fetchone()["n"] == 0
+                      " where stripe_payment_method_id = %s", (stray["id"],)).fetchone()["n"] == 0
 
 
 def test_set_default_payment_method_is_limited_to_the_callers_active_cards(db):
