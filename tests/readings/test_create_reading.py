@@ -225,3 +225,23 @@ def test_the_service_key_is_required_to_create_jobs(sql, gateway):
     finally:
         db.close()
     assert balance(sql, user) == 1
+
+
+def test_the_shared_rate_limit_applies_before_anything_is_charged(sql, database, queue,
+                                                                   redis_client):
+    from shared.errors import RateLimited
+    from shared.ratelimit import RateLimiter
+
+    limiter = RateLimiter(redis_client, max_requests=2, window_seconds=60,
+                          prefix=f"test:{queue.stream}")
+    service = ReadingService(database=database, queue=queue, waker=None, rate_limiter=limiter,
+                             max_pending=10)
+    user = make_user(sql, stars=5)
+    ask(service, user)
+    ask(service, user)
+
+    with pytest.raises(RateLimited) as limited:
+        ask(service, user)
+
+    assert int(limited.value.headers["Retry-After"]) >= 1
+    assert balance(sql, user) == 3
