@@ -198,6 +198,15 @@ def create_app(serverless_yml: Path, environment: Mapping[str, str]) -> Starlett
         base = str(request.base_url).rstrip("/")
         return JSONResponse({"functions": {name: f"{base}/{name}" for name in host.specs}})
 
+    async def openapi(request: Request) -> Response:
+        # The committed document (python -m ops.openapi), pointed at this server.
+        document_path = serverless_yml.parent / "openapi.json"
+        if not document_path.exists():
+            return JSONResponse({"message": "No openapi.json next to serverless.yml"}, 404)
+        document = json.loads(document_path.read_text(encoding="utf-8"))
+        document["servers"] = [{"url": str(request.base_url).rstrip("/")}]
+        return JSONResponse(document)
+
     async def invoke(request: Request) -> Response:
         raw = request.scope.get("raw_path") or request.url.path.encode()
         name, _, rest = raw.decode("latin-1").lstrip("/").partition("/")
@@ -235,6 +244,7 @@ def create_app(serverless_yml: Path, environment: Mapping[str, str]) -> Starlett
     return Starlette(
         routes=[
             Route("/", index, methods=["GET"]),
+            Route("/openapi.json", openapi, methods=["GET"]),
             Route("/{path:path}", invoke, methods=METHODS),
         ]
     )

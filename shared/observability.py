@@ -24,6 +24,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import IO, Any
 
 SERVICE = "mimivibe"
@@ -133,18 +134,34 @@ def configure_logging(stream: IO[str] | None = None) -> Any:
 
 def bind(**keys: Any) -> None:
     """Add keys (for example `user_id`) to every log line of the current invocation."""
-    get_logger().append_keys(**{k: str(v) for k, v in keys.items() if v is not None})
+    # Context-local keys: the local function-URL server runs invocations concurrently.
+    get_logger().thread_safe_append_keys(**{k: str(v) for k, v in keys.items() if v is not None})
 
 
 Dimensions = Mapping[str, str]
 
 
+_Pending = list[tuple[str, float, str, dict[str, str]]]
+
+
 class Metrics:
-    """Metrics of one invocation, flushed as EMF blobs (one per distinct dimension set)."""
+    """Metrics of one invocation, flushed as EMF blobs (one per distinct dimension set).
+
+    The buffer is context-local, so concurrent invocations (the local function-URL server runs
+    them in threads) never flush each other's metrics.
+    """
 
     def __init__(self, sink: Callable[[str], None] | None = None) -> None:
         self._sink = sink
-        self._pending: list[tuple[str, float, str, dict[str, str]]] = []
+        self._buffer: ContextVar[_Pending | None] = ContextVar("mimivibe_metrics", default=None)
+
+    @property
+    def _pending(self) -> _Pending:
+        pending = self._buffer.get()
+        if pending is None:
+            pending = []
+            self._buffer.set(pending)
+        return pending
 
     def add(
         self, name: str, value: float = 1, unit: str = "Count",
@@ -159,7 +176,7 @@ class Metrics:
         self._sink = sink
 
     def clear(self) -> None:
-        self._pending.clear()
+        self._buffer.set([])
 
     def flush(self, function: str | None = None) -> list[dict[str, Any]]:
         """Emit and forget the recorded metrics; returns the EMF documents written."""
@@ -308,8 +325,8 @@ def invocation(function: str, request_id: str) -> Iterator[Invocation]:
     global _cold
     log = get_logger()
     # Keys of the previous invocation (user_id) must not leak into this one.
-    log.clear_state()
-    log.append_keys(function=function, request_id=request_id, cold_start=_cold)
+    log.thread_safe_clear_keys()
+    log.thread_safe_append_keys(function=function, request_id=request_id, cold_start=_cold)
     _cold = False
     metrics.clear()
     yield Invocation(function, request_id)
