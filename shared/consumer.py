@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
+from shared.errors import ConfigError
 from shared.http import RequestModel
 from shared.settings import Settings, get_settings
 
@@ -66,8 +67,8 @@ class ConsumerConfig:
     sweep_limit: int = 200
     # A new job gets this long to reach the stream from create-reading before the sweep does it.
     sweep_grace_seconds: int = 10
-    # Time one job may take, before this invocation has measured any: no batch is claimed
-    # unless the time left covers the batch at this rate, plus the reserve.
+    # Time one job is assumed to take until this invocation has measured its own: no batch
+    # is claimed unless the time left covers it at that rate, plus the reserve.
     job_budget_seconds: float = 1.0
     reserve_seconds: float = 2.0
 
@@ -106,6 +107,7 @@ class JobConsumer:
         report.expired_invites = self._expire_invites()
 
         per_job = cfg.job_budget_seconds
+        slowest: float | None = None
         while report.claimed < limit:
             room = deadline - cfg.reserve_seconds - time.monotonic()
             count = min(cfg.batch_size, limit - report.claimed, int(room / per_job))
@@ -119,7 +121,9 @@ class JobConsumer:
             batch_started = time.monotonic()
             processed = self._process(entries, worker_id, report)
             if processed:
-                per_job = max(per_job, (time.monotonic() - batch_started) / processed)
+                observed = (time.monotonic() - batch_started) / processed
+                slowest = observed if slowest is None else max(slowest, observed)
+                per_job = slowest
         self._record_queue_health()
         report.duration_ms = round((time.monotonic() - started) * 1000)
         return report
@@ -258,9 +262,12 @@ def build_job_consumer(settings: Settings) -> JobConsumer:
     offline = settings.llm_provider.strip().lower() == "offline"
     config = ConsumerConfig(
         visibility_timeout_seconds=settings.visibility_timeout_seconds,
-        # An LLM job may need two calls (a re-ask) plus the bookkeeping around them.
-        job_budget_seconds=1.0 if offline else settings.llm_timeout_seconds * 2 + 5,
+        job_budget_seconds=1.0 if offline else settings.llm_timeout_seconds + 5,
     )
+    # A lease shorter than one LLM call and its re-ask would let a second worker take over a
+    # job that is still running.
+    if not offline and settings.visibility_timeout_seconds <= 2 * settings.llm_timeout_seconds:
+        raise ConfigError("VISIBILITY_TIMEOUT_SECONDS must exceed twice LLM_TIMEOUT_SECONDS.")
     return JobConsumer(database=get_database(), queue=get_queue(), provider=get_provider,
                        config=config)
 
