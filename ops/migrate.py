@@ -6,7 +6,11 @@ Each pending migration runs in its own transaction together with its history row
 already applied whose file no longer matches its recorded statements is reported as `changed`
 and `up` refuses to run until that is resolved: migrations are fixed forward, never edited.
 
-    python -m ops.migrate up|status [--database-url URL]
+A migration may carry a paired down script, `down/<same file name>` next to it. `down` reverts
+the last applied migration (its down script and the removal of its history row, in one
+transaction) when it has one, and refuses when it has not; `status` marks the revertible ones.
+
+    python -m ops.migrate up|down|status [--database-url URL]
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from ops.sqlsplit import split_statements
 ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS_DIR = ROOT / "supabase" / "migrations"
 STACK_FILE = ROOT / ".local" / "stack.json"
+DOWN_DIR = "down"
 
 # File names as the Supabase CLI reads them: <digits>_<name>.sql
 _FILE_PATTERN = re.compile(r"^([0-9]+)_(.*)\.sql$")
@@ -58,6 +63,14 @@ class Migration:
     @property
     def statements(self) -> list[str]:
         return split_statements(self.path.read_text(encoding="utf-8"))
+
+    @property
+    def down_path(self) -> Path:
+        return self.path.parent / DOWN_DIR / self.path.name
+
+    @property
+    def revertible(self) -> bool:
+        return self.down_path.is_file()
 
 
 def discover(migrations_dir: Path | None = None) -> list[Migration]:
@@ -137,6 +150,63 @@ def migrate_up(database_url: str, migrations_dir: Path | None = None) -> list[st
     return applied
 
 
+def migrate_down(database_url: str, migrations_dir: Path | None = None) -> str:
+    """Revert the last applied migration with its down script; return its version.
+
+    Refuses (MigrationError) when nothing is applied, when the last applied migration has no
+    file or no down script, or when its file changed after it ran.
+    """
+    migrations = {m.version: m for m in discover(migrations_dir)}
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        _ensure_history(conn)
+        conn.execute("select pg_advisory_lock(%s)", (_ADVISORY_LOCK_KEY,))
+        try:
+            recorded = _recorded(conn)
+            if not recorded:
+                raise MigrationError("no migration is applied")
+            version = max(recorded, key=int)
+            migration = migrations.get(version)
+            if migration is None:
+                raise MigrationError(f"the last applied migration {version} has no file here")
+            if recorded[version] is not None and recorded[version] != migration.statements:
+                raise MigrationError(
+                    f"{migration.path.name} changed after it ran; refusing to revert it"
+                )
+            if not migration.revertible:
+                raise MigrationError(
+                    f"{migration.path.name} has no down script ({DOWN_DIR}/{migration.path.name})"
+                    "; revert it with a new migration instead"
+                )
+            _revert(conn, migration)
+        finally:
+            conn.execute("select pg_advisory_unlock(%s)", (_ADVISORY_LOCK_KEY,))
+    return version
+
+
+def _revert(conn: psycopg.Connection, migration: Migration) -> None:
+    statements = split_statements(migration.down_path.read_text(encoding="utf-8"))
+    try:
+        with conn.transaction():
+            for index, statement in enumerate(statements, start=1):
+                try:
+                    conn.execute(statement)
+                except psycopg.Error as exc:
+                    raise MigrationError(
+                        f"{DOWN_DIR}/{migration.path.name}: statement {index} failed: {exc}"
+                    ) from exc
+            conn.execute(
+                "delete from supabase_migrations.schema_migrations where version = %s",
+                (migration.version,),
+            )
+    finally:
+        conn.execute("reset all")
+
+
+def revertible_versions(migrations_dir: Path | None = None) -> set[str]:
+    """Versions of the migrations that carry a down script."""
+    return {m.version for m in discover(migrations_dir) if m.revertible}
+
+
 def _apply(conn: psycopg.Connection, migration: Migration) -> None:
     statements = migration.statements
     try:
@@ -173,7 +243,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m ops.migrate", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("command", choices=("up", "status"))
+    parser.add_argument("command", choices=("up", "down", "status"))
     parser.add_argument("--database-url", help="default: $DATABASE_URL, else .local/stack.json")
     parser.add_argument("--migrations-dir", type=Path, default=None)
     args = parser.parse_args(argv)
@@ -183,9 +253,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             versions = migrate_up(url, args.migrations_dir)
             print(f"applied {len(versions)} migration(s)" + "".join(f"\n  {v}" for v in versions))
             return 0
+        if args.command == "down":
+            version = migrate_down(url, args.migrations_dir)
+            print(f"reverted {version}")
+            return 0
         rows = migration_status(url, args.migrations_dir)
+        revertible = revertible_versions(args.migrations_dir)
         for version, name, state in rows:
-            print(f"{state:8} {version}_{name}")
+            mark = "  (revertible)" if version in revertible else ""
+            print(f"{state:8} {version}_{name}{mark}")
         return 1 if any(state == "changed" for _, _, state in rows) else 0
     except (MigrationError, psycopg.OperationalError) as exc:
         print(f"error: {exc}", file=sys.stderr)
