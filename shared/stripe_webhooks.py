@@ -99,6 +99,8 @@ class WebhookResult(BaseModel):
     received: bool = True
     duplicate: bool
     result: str
+    stars_credited: int = 0
+    stars_clawed_back: int = 0
 
 
 def parse_event(payload: bytes) -> StripeEvent:
@@ -133,7 +135,12 @@ class WebhookProcessor:
             "p_object": event.data.object, "p_previous": event.data.previous_attributes,
         }
         data = execute(self._database.service.rpc(APPLY_FUNCTION, params)).data
-        return WebhookResult.model_validate(data)
+        result = WebhookResult.model_validate(data)
+        if result.stars_credited:
+            from shared.observability import STARS_CREDITED, metrics
+
+            metrics.add(STARS_CREDITED, result.stars_credited)
+        return result
 
 
 def webhook_secrets(value: str) -> list[str]:

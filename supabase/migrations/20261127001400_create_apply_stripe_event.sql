@@ -15,6 +15,9 @@ set search_path = ''
 as $$
 declare
   v_result text;
+  v_intent text;
+  v_credited bigint;
+  v_clawed_back bigint;
 begin
   if p_event_id is null or p_event_id !~ '^evt_[A-Za-z0-9_]{1,250}$'
      or p_event_type is null or jsonb_typeof(p_object) is distinct from 'object'
@@ -45,7 +48,22 @@ begin
       then private.on_payment_method_event(p_event_type, p_object, p_previous)
     else 'ignored'
   end;
-  return pg_catalog.jsonb_build_object('duplicate', false, 'result', v_result);
+
+  -- The stars this event moved (ledger rows of its payment written by this transaction), for
+  -- the StarsCredited metric: the caller never reads balances itself.
+  v_intent := case when p_event_type like 'payment\_intent.%' then p_object ->> 'id'
+                   else p_object ->> 'payment_intent' end;
+  select coalesce(sum(w.amount) filter (where w.amount > 0), 0),
+         coalesce(-sum(w.amount) filter (where w.amount < 0), 0)
+    into v_credited, v_clawed_back
+    from public.payments p
+    join public.wallet_transactions w on w.related_payment_id = p.id
+   where p.stripe_payment_intent_id = v_intent
+     and w.currency = 'STAR'
+     and w.xmin = pg_catalog.xid(pg_catalog.pg_current_xact_id());
+
+  return pg_catalog.jsonb_build_object('duplicate', false, 'result', v_result,
+    'stars_credited', v_credited, 'stars_clawed_back', v_clawed_back);
 end
 $$;
 

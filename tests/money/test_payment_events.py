@@ -48,7 +48,8 @@ def test_success_credits_the_package_stars_once(db):
     first = apply_event(db, event)
     second = apply_event(db, event)
 
-    assert first == {"duplicate": False, "result": "settled"}
+    assert first == {"duplicate": False, "result": "settled",
+                     "stars_credited": BASIC_STARS, "stars_clawed_back": 0}
     assert second == {"duplicate": True, "result": "duplicate"}
     assert star_balance(db, user) == BASIC_STARS
     row = payment(db, p.payment_id)
@@ -93,7 +94,8 @@ def test_partial_refunds_claw_back_in_proportion_exactly_once(db):
     p = new_payment(db, user)
     apply_event(db, p.succeeded())
     first_refund = p.refunded(5000)  # a third of the price: floor(17 * 5000 / 14900) = 5 stars
-    apply_event(db, first_refund)
+    reported = apply_event(db, first_refund)
+    assert (reported["stars_credited"], reported["stars_clawed_back"]) == (0, 5)
     assert star_balance(db, user) == BASIC_STARS - 5
     assert payment(db, p.payment_id)["status"] == "partially_refunded"
 
@@ -181,7 +183,8 @@ def test_events_about_unknown_payments_are_recorded_and_change_nothing(db):
 def test_unhandled_event_types_are_recorded_as_ignored(db):
     p = StripePayment(uuid.uuid4(), 4900)
     event = p.succeeded() | {"type": "customer.created"}
-    assert apply_event(db, event) == {"duplicate": False, "result": "ignored"}
+    assert apply_event(db, event) == {"duplicate": False, "result": "ignored",
+                                      "stars_credited": 0, "stars_clawed_back": 0}
 
 
 def test_only_the_service_role_may_apply_events(db):

@@ -77,7 +77,8 @@ def test_a_detach_that_overtakes_the_attach_keeps_the_card_inactive(db):
 def test_cards_of_unknown_customers_are_ignored(db):
     stray = card(new_id("cus"))
     result = apply_event(db, event("payment_method.attached", stray))
-    assert result == {"duplicate": False, "result": "unknown_customer"}
+    assert result == {"duplicate": False, "result": "unknown_customer",
+                      "stars_credited": 0, "stars_clawed_back": 0}
     assert db.execute("select count(*) as n from public.user_payment_methods"
                       " where stripe_payment_method_id = %s", (stray["id"],)).fetchone()["n"] == 0
 
