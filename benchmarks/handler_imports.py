@@ -3,8 +3,8 @@
     .venv/bin/python -m benchmarks.handler_imports [--runs 5]
 
 Each measurement is a fresh interpreter (a Lambda cold start imports the handler module once):
-the median wall time of `import functions.<name>.handler`, then of importing the Powertools
-Logger and EMF provider on top (what the first invocation pays, since shared.observability
+the median wall time of `import functions.<name>.handler` next to a naive
+`import supabase, stripe, pydantic`, then of importing the Powertools Logger and EMF provider on top (what the first invocation pays, since shared.observability
 imports Powertools on first use).
 """
 
@@ -37,6 +37,9 @@ def handler_modules() -> dict[str, str]:
             for name, fn in config["functions"].items()}
 
 
+NAIVE = "supabase, stripe, pydantic"
+
+
 def measure(module: str, runs: int) -> tuple[float, float] | None:
     handler_ms, powertools_ms = [], []
     for _ in range(runs):
@@ -54,13 +57,18 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-    print(f"{'function':16} {'handler import ms':>18} {'+ powertools ms':>16}")
+    naive = measure(NAIVE, args.runs)
+    if naive is None:
+        raise SystemExit(f"import {NAIVE} failed")
+    print(f"naive `import {NAIVE}`: {naive[0]:.1f} ms (fresh interpreter, median of {args.runs})")
+    print(f"{'function':16} {'handler import ms':>18} {'+ powertools ms':>16} {'vs naive':>9}")
     for name, module in handler_modules().items():
         result = measure(module, args.runs)
         if result is None:
             print(f"{name:16} {'(not importable)':>18}")
         else:
-            print(f"{name:16} {result[0]:18.1f} {result[1]:16.1f}")
+            ratio = result[0] / naive[0]
+            print(f"{name:16} {result[0]:18.1f} {result[1]:16.1f} {ratio:8.2f}x")
 
 
 if __name__ == "__main__":
