@@ -4,23 +4,20 @@ the real handlers from serverless.yml."""
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import jwt
 
-from devstack.redis_server import RedisServer
 from devstack.serve import ServerThread
 from tests.identity.tokens import JwksEndpoints, SigningKey
+from tests.support import stack as support
 
-ROOT = Path(__file__).resolve().parents[2]
 JWT_SECRET = "e2e-jwt-secret-that-is-long-enough-for-postgrest"
 UPSTASH_TOKEN = "e2e-upstash-token"
 CUSTOM_SECRET = "e2e-custom-provider-secret-32-bytes-long"
@@ -29,15 +26,7 @@ RATE_LIMIT = 5
 
 
 def api_key(role: str) -> str:
-    now = int(time.time())
-    return jwt.encode({"role": role, "iss": "supabase", "iat": now, "exp": now + 86400},
-                      JWT_SECRET, algorithm="HS256")
-
-
-def as_role(url: str, role: str) -> str:
-    parts = urlsplit(url)
-    netloc = f"{role}@{parts.hostname}:{parts.port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return support.api_key(JWT_SECRET, role)
 
 
 @dataclass
@@ -89,44 +78,15 @@ class Stack:
         return self.http.request(method, f"{self.rest_url}/{path}", headers=headers, **kwargs)
 
 
-def _reset_containers() -> None:
-    """Forget every per-container cache, so handlers see this stack's environment."""
-    from shared import redis as shared_redis
-    from shared.db import get_database
-    from shared.identity import get_identity_verifier
-    from shared.ratelimit import get_rate_limiter
-    from shared.sessions import set_session_service
-    from shared.settings import reset_settings
-
-    reset_settings()
-    shared_redis.reset_redis()
-    get_identity_verifier.cache_clear()
-    get_database.cache_clear()
-    get_rate_limiter.cache_clear()
-    set_session_service(None)
-
-
 @contextmanager
 def local_stack(database_url: str, tmp: Path) -> Iterator[Stack]:
-    from devstack.function_urls import create_app as function_urls
-    from devstack.gateway import GatewaySettings
-    from devstack.gateway import create_app as gateway
-    from devstack.upstash_bridge import create_app as upstash_bridge
-
-    saved_env = dict(os.environ)
     endpoints = JwksEndpoints()
     keys = {name: SigningKey.rsa() for name in ("clerk", "auth0", "firebase")}
     for name, key in keys.items():
         endpoints.publish(name, key)
-    with ExitStack() as stack:
-        jwks = stack.enter_context(ServerThread(endpoints.app(), name="jwks"))
-        rest = stack.enter_context(ServerThread(gateway(GatewaySettings(
-            database_url=as_role(database_url, "authenticator"), jwt_secret=JWT_SECRET,
-        )), name="gateway"))
-        redis = stack.enter_context(RedisServer(tmp / "redis"))
-        bridge = stack.enter_context(
-            ServerThread(upstash_bridge(redis.url, UPSTASH_TOKEN), name="upstash-bridge")
-        )
+    with support.stack_base(database_url, tmp, jwt_secret=JWT_SECRET, upstash_token=UPSTASH_TOKEN,
+                            rate_limit=RATE_LIMIT) as base:
+        jwks = base.servers.enter_context(ServerThread(endpoints.app(), name="jwks"))
         providers = {
             "clerk": Provider("clerk", "https://clerk.e2e.test", None, keys["clerk"]),
             "auth0": Provider("auth0", "https://e2e.auth0.test/", "https://api.e2e.test",
@@ -136,15 +96,7 @@ def local_stack(database_url: str, tmp: Path) -> Iterator[Stack]:
             "custom": Provider("custom", "https://id.e2e.test", "mimivibe",
                                secret=CUSTOM_SECRET),
         }
-        environment = {
-            "SUPABASE_URL": rest.url,
-            "SUPABASE_ANON_KEY": api_key("anon"),
-            "SUPABASE_SERVICE_ROLE_KEY": api_key("service_role"),
-            "SUPABASE_JWT_SECRET": JWT_SECRET,
-            "UPSTASH_REDIS_REST_URL": bridge.url,
-            "UPSTASH_REDIS_REST_TOKEN": UPSTASH_TOKEN,
-            "RATE_LIMIT_REQUESTS": str(RATE_LIMIT),
-            "RATE_LIMIT_WINDOW_SECONDS": "60",
+        functions_url = base.serve_functions({
             "CLERK_ISSUER": providers["clerk"].issuer,
             "CLERK_JWKS_URL": f"{jwks.url}/clerk/jwks.json",
             "AUTH0_ISSUER": providers["auth0"].issuer,
@@ -155,16 +107,5 @@ def local_stack(database_url: str, tmp: Path) -> Iterator[Stack]:
             "CUSTOM_ISSUER": providers["custom"].issuer,
             "CUSTOM_AUDIENCE": "mimivibe",
             "CUSTOM_HS256_SECRET": CUSTOM_SECRET,
-        }
-        try:
-            _reset_containers()
-            functions = stack.enter_context(
-                ServerThread(function_urls(ROOT / "serverless.yml", environment),
-                             name="function-urls")
-            )
-            http = stack.enter_context(httpx.Client(timeout=30))
-            yield Stack(database_url, rest.url + "/rest/v1", functions.url, providers, http)
-        finally:
-            os.environ.clear()
-            os.environ.update(saved_env)
-            _reset_containers()
+        })
+        yield Stack(database_url, base.rest_url, functions_url, providers, base.http)

@@ -111,21 +111,3 @@ def accept_invites(conn: psycopg.Connection[Any], inviter: uuid.UUID, count: int
         rewards.append(wallet(conn, inviter)["coin_balance"] - before)
     return rewards
 
-
-def reset_containers() -> None:
-    """Forget the clients handlers cached in this process, so they see this stack's settings."""
-    from shared import redis as shared_redis
-    from shared.db import get_database
-    from shared.identity import get_identity_verifier
-    from shared.invites import set_invite_service
-    from shared.ratelimit import get_rate_limiter
-    from shared.sessions import set_session_service
-    from shared.settings import reset_settings
-
-    reset_settings()
-    shared_redis.reset_redis()
-    get_identity_verifier.cache_clear()
-    get_database.cache_clear()
-    get_rate_limiter.cache_clear()
-    set_session_service(None)
-    set_invite_service(None)

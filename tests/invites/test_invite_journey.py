@@ -7,28 +7,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
-import psycopg
 import pytest
 
 from devstack.journey import Journey, invite_a_friend, sign_in_first_user
-from devstack.stack import LocalStack
-from tests.invites.conftest import reset_containers
+from tests.support.local_stack import journey_on_local_stack
 
 
 @pytest.fixture(scope="module")
 def journey(tmp_path_factory: Any, database_factory: Any) -> Iterator[Journey]:
-    database_url = database_factory(migrate=False, bootstrap=False)
-    reset_containers()
-    with LocalStack(root=tmp_path_factory.mktemp("stack"), database_url=database_url,
-                    redis_url="", preferred_ports=False) as stack:
-        try:
-            with httpx.Client(timeout=30) as client:
-                yield Journey(stack.info, client)
-            with psycopg.connect(stack.database_url, autocommit=True) as conn:
-                assert conn.execute("select * from public.wallet_audit()").fetchall() == []
-        finally:
-            reset_containers()
+    with journey_on_local_stack(tmp_path_factory.mktemp("stack"),
+                                database_factory(migrate=False, bootstrap=False)) as journey:
+        yield journey
 
 
 def test_friend_redeems_and_buys_and_the_inviters_coins_arrive(journey):

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from devstack.stack import LocalStack
-from tests.invites.conftest import reset_containers
+from tests.support.local_stack import assert_wallets_consistent, running_local_stack
 
 RATE_LIMIT = 5
 
@@ -50,24 +50,17 @@ class App:
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: Any, database_factory: Any) -> Iterator[App]:
-    database_url = database_factory(migrate=False, bootstrap=False)
-    reset_containers()
-    with LocalStack(root=tmp_path_factory.mktemp("stack"), database_url=database_url,
-                    redis_url="", preferred_ports=False,
-                    environment={"RATE_LIMIT_REQUESTS": str(RATE_LIMIT),
-                                 "RATE_LIMIT_WINDOW_SECONDS": "60"}) as stack:
-        try:
-            with httpx.Client(timeout=30) as http:
-                yield App(stack, http)
-        finally:
-            reset_containers()
+    with running_local_stack(tmp_path_factory.mktemp("stack"),
+                             database_factory(migrate=False, bootstrap=False),
+                             environment={"RATE_LIMIT_REQUESTS": str(RATE_LIMIT),
+                                          "RATE_LIMIT_WINDOW_SECONDS": "60"}) as (stack, http):
+        yield App(stack, http)
 
 
 @pytest.fixture(autouse=True)
 def wallets_stay_consistent(app: App) -> Iterator[None]:
     yield
-    with psycopg.connect(app.database_url, autocommit=True) as conn:
-        assert conn.execute("select * from public.wallet_audit()").fetchall() == []
+    assert_wallets_consistent(app.database_url)
 
 
 def assert_error(response: httpx.Response, status: int, code: str) -> None:

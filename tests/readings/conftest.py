@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import jwt
 import psycopg
 import pytest
 from psycopg.rows import dict_row
@@ -23,6 +22,7 @@ from shared.db import Database
 from shared.queue import ReadingQueue
 from shared.readings import CreateReadingRequest, ReadingService
 from tests.db.conftest import make_user
+from tests.support import stack as support
 
 JWT_SECRET = "readings-tests-jwt-secret-with-32-plus-characters"
 UPSTASH_TOKEN = "readings-tests-upstash-token"
@@ -31,17 +31,7 @@ __all__ = ["make_user"]
 
 
 def api_key(role: str) -> str:
-    now = int(time.time())
-    return jwt.encode({"role": role, "iss": "supabase", "iat": now, "exp": now + 86400},
-                      JWT_SECRET, algorithm="HS256")
-
-
-def as_authenticator(url: str) -> str:
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    netloc = f"authenticator@{parts.hostname}:{parts.port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return support.api_key(JWT_SECRET, role)
 
 
 def user_token(user_id: uuid.UUID) -> str:
@@ -77,7 +67,7 @@ def sql(readings_db: str) -> Iterator[psycopg.Connection[Any]]:
 def gateway(readings_db: str) -> Iterator[ServerThread]:
     from devstack.gateway import GatewaySettings, create_app
 
-    app = create_app(GatewaySettings(database_url=as_authenticator(readings_db),
+    app = create_app(GatewaySettings(database_url=support.as_role(readings_db, "authenticator"),
                                      jwt_secret=JWT_SECRET))
     with ServerThread(app, name="gateway") as server:
         yield server

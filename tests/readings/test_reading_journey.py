@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 
 from devstack.journey import (
@@ -20,39 +19,14 @@ from devstack.journey import (
     find_the_reading,
     sign_in_first_user,
 )
-from devstack.stack import LocalStack
-
-
-def reset_containers() -> None:
-    """Forget the clients handlers cached in this process, so they see this stack's settings."""
-    from shared import redis as shared_redis
-    from shared.db import get_database
-    from shared.identity import get_identity_verifier
-    from shared.ratelimit import get_rate_limiter
-    from shared.sessions import set_session_service
-    from shared.settings import reset_settings
-
-    reset_settings()
-    shared_redis.reset_redis()
-    get_identity_verifier.cache_clear()
-    get_database.cache_clear()
-    get_rate_limiter.cache_clear()
-    set_session_service(None)
+from tests.support.local_stack import journey_on_local_stack
 
 
 @pytest.fixture(scope="module")
 def journey(tmp_path_factory: Any, database_factory: Any) -> Iterator[Journey]:
-    database_url = database_factory(migrate=False, bootstrap=False)
-    reset_containers()
-    with LocalStack(root=tmp_path_factory.mktemp("stack"), database_url=database_url,
-                    redis_url="", preferred_ports=False) as stack:
-        try:
-            with httpx.Client(timeout=30) as client:
-                yield Journey(stack.info, client)
-            with psycopg.connect(stack.database_url, autocommit=True) as conn:
-                assert conn.execute("select * from public.wallet_audit()").fetchall() == []
-        finally:
-            reset_containers()
+    with journey_on_local_stack(tmp_path_factory.mktemp("stack"),
+                                database_factory(migrate=False, bootstrap=False)) as journey:
+        yield journey
 
 
 def test_ask_and_the_consumer_writes_a_reading_found_over_rest_and_by_search(journey):

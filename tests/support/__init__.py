@@ -1,0 +1,1 @@
+"""Helpers the test packages share (not fixtures: each package wires them into its own)."""
