@@ -9,13 +9,13 @@ become API.md's codes in `shared.db.execute`.
 
 from __future__ import annotations
 
-import threading
 import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field
 
+from shared.container import PerContainer
 from shared.errors import AppError
 from shared.http import RequestModel
 
@@ -59,31 +59,21 @@ class InviteService:
         return RedeemInviteResponse.model_validate(data)
 
 
-_service: InviteService | None = None
-_lock = threading.Lock()
+def build_invite_service() -> InviteService:
+    from shared.db import get_database
+    from shared.ratelimit import configured_rate_limiter
+
+    return InviteService(database=get_database(), rate_limiter=configured_rate_limiter())
+
+
+_service: PerContainer[InviteService] = PerContainer(build_invite_service)
 
 
 def get_invite_service() -> InviteService:
     """The container's service, built on first use."""
-    global _service
-    if _service is None:
-        with _lock:
-            if _service is None:
-                _service = build_invite_service()
-    return _service
-
-
-def build_invite_service() -> InviteService:
-    from shared.db import get_database
-    from shared.ratelimit import get_rate_limiter
-    from shared.settings import get_settings
-
-    limiter = get_rate_limiter() if get_settings().upstash_redis_rest_url else None
-    return InviteService(database=get_database(), rate_limiter=limiter)
+    return _service.get()
 
 
 def set_invite_service(service: InviteService | None) -> None:
-    """Inject a service (tests), or drop the cached one with None."""
-    global _service
-    with _lock:
-        _service = service
+    """Inject one (tests), or drop the cached one with None."""
+    _service.set(service)

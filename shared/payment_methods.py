@@ -7,12 +7,12 @@ the app never sends card data to us. A SetupIntent is created once per (user, Id
 
 from __future__ import annotations
 
-import threading
 import uuid
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
+from shared.container import PerContainer
 from shared.errors import NotFound
 from shared.http import RequestModel
 
@@ -111,34 +111,24 @@ class PaymentMethodsService:
             raise stripe_error(exc) from exc
 
 
-_service: PaymentMethodsService | None = None
-_lock = threading.Lock()
-
-
-def get_payment_methods_service() -> PaymentMethodsService:
-    global _service
-    if _service is None:
-        with _lock:
-            if _service is None:
-                _service = build_payment_methods_service()
-    return _service
-
-
 def build_payment_methods_service() -> PaymentMethodsService:
     from shared.db import get_database
-    from shared.ratelimit import get_rate_limiter
-    from shared.settings import get_settings
+    from shared.ratelimit import configured_rate_limiter
     from shared.stripe_client import get_stripe_client
 
-    settings = get_settings()
     return PaymentMethodsService(
         database=get_database(), stripe=get_stripe_client(),
-        rate_limiter=get_rate_limiter() if settings.upstash_redis_rest_url else None,
+        rate_limiter=configured_rate_limiter(),
     )
 
 
+_service: PerContainer[PaymentMethodsService] = PerContainer(build_payment_methods_service)
+
+
+def get_payment_methods_service() -> PaymentMethodsService:
+    return _service.get()
+
+
 def set_payment_methods_service(service: PaymentMethodsService | None) -> None:
-    """Inject a service (tests), or drop the cached one with None."""
-    global _service
-    with _lock:
-        _service = service
+    """Inject one (tests), or drop the cached one with None."""
+    _service.set(service)

@@ -13,12 +13,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import threading
 import uuid
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
+from shared.container import PerContainer
 from shared.errors import AppError, NotFound, PaymentFailed, ValidationFailed
 from shared.http import FunctionUrlRequest, RequestModel
 
@@ -202,34 +202,24 @@ def ensure_customer(database: Database, client: StripeClient, user_id: uuid.UUID
     return recorded
 
 
-_service: PurchaseService | None = None
-_lock = threading.Lock()
-
-
-def get_purchase_service() -> PurchaseService:
-    global _service
-    if _service is None:
-        with _lock:
-            if _service is None:
-                _service = build_purchase_service()
-    return _service
-
-
 def build_purchase_service() -> PurchaseService:
     from shared.db import get_database
-    from shared.ratelimit import get_rate_limiter
-    from shared.settings import get_settings
+    from shared.ratelimit import configured_rate_limiter
     from shared.stripe_client import get_stripe_client
 
-    settings = get_settings()
     return PurchaseService(
         database=get_database(), stripe=get_stripe_client(),
-        rate_limiter=get_rate_limiter() if settings.upstash_redis_rest_url else None,
+        rate_limiter=configured_rate_limiter(),
     )
 
 
+_service: PerContainer[PurchaseService] = PerContainer(build_purchase_service)
+
+
+def get_purchase_service() -> PurchaseService:
+    return _service.get()
+
+
 def set_purchase_service(service: PurchaseService | None) -> None:
-    """Inject a service (tests), or drop the cached one with None."""
-    global _service
-    with _lock:
-        _service = service
+    """Inject one (tests), or drop the cached one with None."""
+    _service.set(service)

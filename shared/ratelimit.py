@@ -90,3 +90,8 @@ def get_rate_limiter() -> RateLimiter:
         max_requests=settings.rate_limit_requests,
         window_seconds=settings.rate_limit_window_seconds,
     )
+
+
+def configured_rate_limiter() -> RateLimiter | None:
+    """The container's limiter, or None where no Upstash Redis is configured."""
+    return get_rate_limiter() if get_settings().upstash_redis_rest_url else None

@@ -7,7 +7,6 @@ spend someone else's budget) and before anything touches the database.
 from __future__ import annotations
 
 import hashlib
-import threading
 import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, Field, SecretStr
 
 from shared.access_tokens import mint_access_token
+from shared.container import PerContainer
 from shared.errors import AppError, Unauthorized
 from shared.http import RequestModel
 
@@ -104,40 +104,31 @@ class SessionService:
         return SessionResponse(access_token=token.token, expires_at=token.expires_at, user=user)
 
 
-_service: SessionService | None = None
-_lock = threading.Lock()
-
-
-def get_session_service() -> SessionService:
-    """The container's service; verifier, clients and JWKS caches are built on first use."""
-    global _service
-    if _service is None:
-        with _lock:
-            if _service is None:
-                _service = build_session_service()
-    return _service
-
-
 def build_session_service() -> SessionService:
     from shared.db import get_database
     from shared.identity import get_identity_verifier
-    from shared.ratelimit import get_rate_limiter
+    from shared.ratelimit import configured_rate_limiter
     from shared.settings import get_settings
 
     settings = get_settings()
-    limiter = get_rate_limiter() if settings.upstash_redis_rest_url else None
     return SessionService(
         verifier=get_identity_verifier(),
         database=get_database(),
-        rate_limiter=limiter,
+        rate_limiter=configured_rate_limiter(),
         jwt_secret=settings.supabase_jwt_secret,
         ttl_seconds=settings.access_token_ttl_seconds,
         issuer=settings.supabase_url.rstrip("/") + "/auth/v1",
     )
 
 
+_service: PerContainer[SessionService] = PerContainer(build_session_service)
+
+
+def get_session_service() -> SessionService:
+    """The container's service; verifier, clients and JWKS caches are built on first use."""
+    return _service.get()
+
+
 def set_session_service(service: SessionService | None) -> None:
-    """Inject a service (tests), or drop the cached one with None."""
-    global _service
-    with _lock:
-        _service = service
+    """Inject one (tests), or drop the cached one with None."""
+    _service.set(service)
