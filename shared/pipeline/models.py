@@ -108,3 +108,14 @@ class ResolvedCard:
 
     def name(self, locale: Locale) -> str:
         return self.card.name.get(locale)
+
+    def read_as(self, locale: Locale, interpretation: str) -> ReadingCard:
+        """This card in a reading, with a provider's `interpretation`."""
+        return ReadingCard(
+            position=self.drawn.position,
+            position_name=self.position.name.get(locale),
+            card_id=self.card.id,
+            name=self.name(locale),
+            orientation=self.drawn.orientation,
+            interpretation=interpretation,
+        )

@@ -16,7 +16,6 @@ from shared.pipeline.guard import normalize_question, screen_question
 from shared.pipeline.models import (
     GuardResult,
     QuestionAnalysis,
-    ReadingCard,
     ResolvedCard,
     TarotReading,
     TimeFrame,
@@ -190,15 +189,7 @@ class OfflineReader:
         digest = _digest(question, locale, cards)
         topic = analysis.topic
         reading_cards = [
-            ReadingCard(
-                position=c.drawn.position,
-                position_name=c.position.name.get(locale),
-                card_id=c.card.id,
-                name=c.name(locale),
-                orientation=c.drawn.orientation,
-                interpretation=self._interpret(c, locale, topic, digest),
-            )
-            for c in cards
+            c.read_as(locale, self._interpret(c, locale, topic, digest)) for c in cards
         ]
         overall = _overall(cards)
         last = cards[-1]

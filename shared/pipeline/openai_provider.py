@@ -23,7 +23,6 @@ from shared.pipeline.guard import refusal
 from shared.pipeline.models import (
     GuardResult,
     QuestionAnalysis,
-    ReadingCard,
     ResolvedCard,
     TarotReading,
 )
@@ -217,14 +216,7 @@ class OpenAICompatibleProvider:
         )
         return TarotReading(
             cards=[
-                ReadingCard(
-                    position=c.drawn.position,
-                    position_name=c.position.name.get(locale),
-                    card_id=c.card.id,
-                    name=c.name(locale),
-                    orientation=c.drawn.orientation,
-                    interpretation=p.interpretation.strip(),
-                )
+                c.read_as(locale, p.interpretation.strip())
                 for c, p in zip(cards, prose.cards, strict=True)
             ],
             summary=prose.summary.strip(),
