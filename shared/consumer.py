@@ -23,14 +23,15 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
+from shared.container import PerSettings
 from shared.errors import ConfigError
 from shared.http import RequestModel
-from shared.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from shared.db import Database
     from shared.pipeline.provider import ReadingProvider
     from shared.queue import ReadingQueue, StreamEntry
+    from shared.settings import Settings
 
 logger = logging.getLogger("mimivibe.consumer")
 
@@ -90,6 +91,12 @@ class JobConsumer:
         # One stream consumer per container; each invocation is a distinct worker in SQL.
         self.consumer_name = consumer_name or f"consumer-{uuid.uuid4().hex[:12]}"
 
+    def _rpc(self, function: str, params: dict[str, Any]) -> Any:
+        """A SQL function called as the service role; its JSON result."""
+        from shared.db import execute
+
+        return execute(self._database.service.rpc(function, params)).data
+
     # -- the invocation ---------------------------------------------------------------
     def run(self, *, deadline: float, max_jobs: int | None = None) -> ConsumerReport:
         """Work until `deadline` (time.monotonic()) minus the reserve, or `max_jobs` claims."""
@@ -130,11 +137,10 @@ class JobConsumer:
 
     def _record_queue_health(self) -> None:
         """Queue depth and lag as metrics, once per invocation; never fails the run."""
-        from shared.db import execute
         from shared.observability import record_queue_health
 
         try:
-            rows = execute(self._database.service.rpc(QUEUE_HEALTH_FUNCTION, {})).data or []
+            rows = self._rpc(QUEUE_HEALTH_FUNCTION, {}) or []
         except Exception:
             logger.warning("queue_health() failed; no queue metrics this run", exc_info=True)
             return
@@ -143,37 +149,30 @@ class JobConsumer:
 
     # -- housekeeping -----------------------------------------------------------------
     def _sweep(self) -> int:
-        from shared.db import execute
-
         cfg = self.config
         params: dict[str, Any] = {
             "p_limit": cfg.sweep_limit,
             "p_grace_secs": cfg.sweep_grace_seconds,
             "p_stale_secs": max(cfg.visibility_timeout_seconds * 2, 60),
         }
-        job_ids = execute(self._database.service.rpc(SWEEP_FUNCTION, params)).data or []
+        job_ids = self._rpc(SWEEP_FUNCTION, params) or []
         self._queue.enqueue([str(j) for j in job_ids])
         return len(job_ids)
 
     def _expire_invites(self) -> int:
-        from shared.db import execute
-
-        data = execute(self._database.service.rpc(EXPIRE_INVITES_FUNCTION, {})).data
-        return int(data or 0)
+        return int(self._rpc(EXPIRE_INVITES_FUNCTION, {}) or 0)
 
     # -- one batch --------------------------------------------------------------------
     def _process(self, entries: Sequence[StreamEntry], worker_id: str,
                  report: ConsumerReport) -> int:
         """Claim, run and finish the jobs of `entries`; returns how many pipelines ran."""
-        from shared.db import execute
-
         job_ids = list(dict.fromkeys(e.job_id for e in entries if e.job_id))
         dead: list[dict[str, Any]] = []
         results: list[dict[str, Any]] = []
         if job_ids:
             params: dict[str, Any] = {"p_job_ids": job_ids, "p_worker_id": worker_id,
                       "p_visibility_timeout_secs": self.config.visibility_timeout_seconds}
-            claims = execute(self._database.service.rpc(CLAIM_FUNCTION, params)).data or []
+            claims = self._rpc(CLAIM_FUNCTION, params) or []
             for claim in claims:
                 if claim.get("outcome") == "claimed":
                     report.claimed += 1
@@ -184,7 +183,7 @@ class JobConsumer:
             finish: dict[str, Any] = {"p_results": results,
                       "p_backoff_base_secs": self.config.backoff_base_seconds,
                       "p_backoff_max_secs": self.config.backoff_max_seconds}
-            finished = execute(self._database.service.rpc(FINISH_FUNCTION, finish)).data or []
+            finished = self._rpc(FINISH_FUNCTION, finish) or []
             for outcome in finished:
                 kind = outcome.get("outcome")
                 if kind in ("succeeded", "refused"):
@@ -237,22 +236,6 @@ class JobConsumer:
                 "tarot_reading": result.tarot_reading.model_dump(mode="json")}
 
 
-# (settings it was built from, consumer); None as settings marks an injected consumer.
-_cached: tuple[Settings | None, JobConsumer] | None = None
-
-
-def get_job_consumer() -> JobConsumer:
-    """The container's consumer, built on first use and again only if the settings change."""
-    global _cached
-    settings = get_settings()
-    cached = _cached
-    if cached is not None and (cached[0] is None or cached[0] is settings):
-        return cached[1]
-    consumer = build_job_consumer(settings)
-    _cached = (settings, consumer)
-    return consumer
-
-
 def build_job_consumer(settings: Settings) -> JobConsumer:
     from shared.db import get_database
     from shared.pipeline.run import get_provider
@@ -272,7 +255,14 @@ def build_job_consumer(settings: Settings) -> JobConsumer:
                        config=config)
 
 
+_consumer: PerSettings[JobConsumer] = PerSettings(build_job_consumer)
+
+
+def get_job_consumer() -> JobConsumer:
+    """The container's consumer, built on first use and again only if the settings change."""
+    return _consumer.get()
+
+
 def set_job_consumer(consumer: JobConsumer | None) -> None:
     """Inject a consumer (tests), or drop the cached one with None."""
-    global _cached
-    _cached = None if consumer is None else (None, consumer)
+    _consumer.set(consumer)

@@ -9,16 +9,17 @@ the hash of the raw body. The package (and httpx under it) is imported on first 
 
 from __future__ import annotations
 
-import threading
 from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
 
+from shared.container import PerSettings
 from shared.errors import InvalidQStashSignature
-from shared.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from qstash import QStash
+
+    from shared.settings import Settings
 
 CONNECT_TIMEOUT_SECONDS = 2.0
 REQUEST_TIMEOUT_SECONDS = 5.0
@@ -98,39 +99,33 @@ class SignatureVerifier:
             raise InvalidQStashSignature() from None
 
 
-_lock = threading.Lock()
+def build_waker(settings: Settings) -> ConsumerWaker | None:
+    """None when QSTASH_TOKEN or JOB_CONSUMER_URL is not set."""
+    if settings.qstash_token is None or not settings.job_consumer_url:
+        return None
+    return ConsumerWaker(build_qstash(settings.qstash_token, settings.qstash_url),
+                         settings.job_consumer_url)
+
+
+def build_verifier(settings: Settings) -> SignatureVerifier:
+    """Both signing keys are required."""
+    settings.require("qstash_current_signing_key", "qstash_next_signing_key")
+    assert settings.qstash_current_signing_key is not None
+    assert settings.qstash_next_signing_key is not None
+    return SignatureVerifier(settings.qstash_current_signing_key,
+                             settings.qstash_next_signing_key)
+
+
 # Each built from one settings object, and built again when the settings change.
-_waker: tuple[Settings, ConsumerWaker | None] | None = None
-_verifier: tuple[Settings, SignatureVerifier] | None = None
+_waker: PerSettings[ConsumerWaker | None] = PerSettings(build_waker)
+_verifier: PerSettings[SignatureVerifier] = PerSettings(build_verifier)
 
 
 def get_waker() -> ConsumerWaker | None:
     """The container's waker, or None when QSTASH_TOKEN or JOB_CONSUMER_URL is not set."""
-    global _waker
-    settings = get_settings()
-    cached = _waker
-    if cached is not None and cached[0] is settings:
-        return cached[1]
-    with _lock:
-        waker = None
-        if settings.qstash_token is not None and settings.job_consumer_url:
-            waker = ConsumerWaker(build_qstash(settings.qstash_token, settings.qstash_url),
-                                  settings.job_consumer_url)
-        _waker = (settings, waker)
-    return waker
+    return _waker.get()
 
 
 def get_verifier() -> SignatureVerifier:
     """The container's verifier; both signing keys are required."""
-    global _verifier
-    settings = get_settings()
-    cached = _verifier
-    if cached is not None and cached[0] is settings:
-        return cached[1]
-    settings.require("qstash_current_signing_key", "qstash_next_signing_key")
-    assert settings.qstash_current_signing_key is not None
-    assert settings.qstash_next_signing_key is not None
-    verifier = SignatureVerifier(settings.qstash_current_signing_key,
-                                 settings.qstash_next_signing_key)
-    _verifier = (settings, verifier)
-    return verifier
+    return _verifier.get()

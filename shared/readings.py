@@ -14,15 +14,14 @@ import hashlib
 import json
 import logging
 import re
-import threading
 import uuid
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
+from shared.container import PerSettings
 from shared.errors import AppError, ValidationFailed
 from shared.http import RequestModel
-from shared.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from shared.access_tokens import AuthenticatedUser
@@ -30,6 +29,7 @@ if TYPE_CHECKING:
     from shared.qstash_client import ConsumerWaker
     from shared.queue import ReadingQueue
     from shared.ratelimit import RateLimiter
+    from shared.settings import Settings
 
 logger = logging.getLogger("mimivibe.readings")
 
@@ -142,24 +142,6 @@ class ReadingService:
                 logger.warning("consumer not woken for job %s: %s", job_id, type(exc).__name__)
 
 
-# (settings it was built from, service); None as settings marks an injected service.
-_cached: tuple[Settings | None, ReadingService] | None = None
-_lock = threading.Lock()
-
-
-def get_reading_service() -> ReadingService:
-    """The container's service, built on first use and again only if the settings change."""
-    global _cached
-    settings = get_settings()
-    cached = _cached
-    if cached is not None and (cached[0] is None or cached[0] is settings):
-        return cached[1]
-    with _lock:
-        service = build_reading_service(settings)
-        _cached = (settings, service)
-    return service
-
-
 def build_reading_service(settings: Settings) -> ReadingService:
     from shared.db import get_database
     from shared.qstash_client import get_waker
@@ -180,8 +162,14 @@ def build_reading_service(settings: Settings) -> ReadingService:
     )
 
 
+_service: PerSettings[ReadingService] = PerSettings(build_reading_service)
+
+
+def get_reading_service() -> ReadingService:
+    """The container's service, built on first use and again only if the settings change."""
+    return _service.get()
+
+
 def set_reading_service(service: ReadingService | None) -> None:
     """Inject a service (tests), or drop the cached one with None."""
-    global _cached
-    with _lock:
-        _cached = None if service is None else (None, service)
+    _service.set(service)
