@@ -11,7 +11,7 @@
 -- below zero raises MV001 insufficient_stars / MV002 insufficient_coins, unless p_clamp: then
 -- it debits down to 0 only and records {"requested": <signed amount asked>, "shortfall": <units
 -- not debited>} in the row's metadata; with nothing to debit at all it returns NULL and writes
--- nothing. Security definer because no API role may write balances or the ledger directly.
+-- nothing. Owner's rights because no API role may write balances or the ledger directly.
 
 create function private.apply_wallet_change(
   p_user_id uuid,

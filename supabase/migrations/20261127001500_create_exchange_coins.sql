@@ -2,7 +2,7 @@
 -- (pricing_settings.coins_per_star). One transaction: a coin debit and a star credit, with dedupe
 -- keys 'exchange:<user>:<key>' and 'exchange:<user>:<key>:star', so a replay of the same key
 -- returns the first result and the same key with another amount is refused (MV004).
--- Security definer because the ledger is written only through the wallet core; the user is
+-- Owner's rights because the ledger is written only through the wallet core; the user is
 -- auth.uid(), never a parameter.
 
 create function public.exchange_coins(coins integer, idempotency_key text default null)

@@ -1,5 +1,5 @@
 -- wallet_summary (authenticated): the caller's balances, tier and invites in one call.
--- Security definer because the exchange rate (pricing_settings) is not readable by users; the
+-- Owner's rights because the exchange rate (pricing_settings) is not readable by users; the
 -- user is auth.uid(), so a caller only ever sees their own wallet.
 
 create function public.wallet_summary()

@@ -3,7 +3,7 @@
 -- Granted to service_role alone, so the user comes from a parameter: the function URL verifies
 -- the access token and applies the rate limit before calling. (Granting it to authenticated
 -- would let the app call it over REST and skip the rate limit that slows down code guessing.)
--- Security definer because invited_by may be written by no API role.
+-- Owner's rights because invited_by may be written by no API role.
 --
 -- Rules, checked in this order (errors as API.md): the user has not redeemed a code before
 -- (MV011 already_invited), signed up no more than pricing_settings.invite_window_days ago
