@@ -87,8 +87,9 @@ def _serve(database_url: str, port: int, pool_max: int) -> None:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind(("127.0.0.1", port))
+    # No proxy in front of it here, so uvicorn's X-Forwarded-* middleware is left out.
     config = uvicorn.Config(create_app(settings), log_level="warning", access_log=False,
-                            loop="uvloop", http="httptools")
+                            loop="uvloop", http="httptools", proxy_headers=False)
     uvicorn.Server(config).run(sockets=[sock])
 
 
@@ -126,6 +127,11 @@ async def _timed(workers: list) -> float:
     started = time.perf_counter()
     await asyncio.gather(*workers)
     return time.perf_counter() - started
+
+
+def _own_cpu() -> float:
+    times = os.times()
+    return times.user + times.system
 
 
 def _wait_for_port(port: int, timeout: float = 20.0) -> None:
@@ -169,7 +175,7 @@ def run(clients: int, calls: int, workers: int, rounds: int = 3) -> dict[str, fl
                                 [(u, START_BALANCE) for u in users])
         direct_users, http_users = users[:clients], users[clients:]
         port = free_port()
-        pool_per_worker = max(clients // workers, 1)
+        pool_per_worker = clients
         for _ in range(workers):
             worker = multiprocessing.get_context("spawn").Process(
                 target=_serve, args=(_login(url, "authenticator"), port, pool_per_worker),
@@ -186,11 +192,16 @@ def run(clients: int, calls: int, workers: int, rounds: int = 3) -> dict[str, fl
         direct_runs: list[float] = []
         gateway_runs: list[float] = []
         cpu_before = _cpu_seconds(servers)
+        direct_client_cpu = http_client_cpu = 0.0
         for _ in range(rounds):  # interleaved, so background load hits both sides alike
+            cpu = _own_cpu()
             direct_runs.append(asyncio.run(
                 _timed([_direct_worker(url, u, calls) for u in direct_users])))
+            direct_client_cpu += _own_cpu() - cpu
+            cpu = _own_cpu()
             gateway_runs.append(asyncio.run(
                 _timed([_http_worker(port, token, u, calls) for u in http_users])))
+            http_client_cpu += _own_cpu() - cpu
         gateway_cpu = _cpu_seconds(servers) - cpu_before
         direct, gateway = statistics.median(direct_runs), statistics.median(gateway_runs)
         with psycopg.connect(url) as conn:
@@ -203,7 +214,9 @@ def run(clients: int, calls: int, workers: int, rounds: int = 3) -> dict[str, fl
         total = clients * calls
         return {"direct_rps": total / direct, "gateway_rps": total / gateway,
                 "ratio": direct / gateway,
-                "gateway_cpu_us": gateway_cpu / (total * rounds) * 1e6}
+                "gateway_cpu_us": gateway_cpu / (total * rounds) * 1e6,
+                "direct_client_cpu_us": direct_client_cpu / (total * rounds) * 1e6,
+                "http_client_cpu_us": http_client_cpu / (total * rounds) * 1e6}
     finally:
         for server in servers:
             server.terminate()
@@ -224,6 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"gateway (HTTP) : {result['gateway_rps']:8.0f} req/s")
     print(f"ratio gateway/direct: {result['ratio']:.2f}")
     print(f"gateway CPU per call: {result['gateway_cpu_us']:.0f} us (all workers)")
+    print(f"client CPU per call : direct {result['direct_client_cpu_us']:.0f} us, "
+          f"HTTP load generator {result['http_client_cpu_us']:.0f} us")
     return 0
 
 

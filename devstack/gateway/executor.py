@@ -9,16 +9,16 @@ transaction-local, so a pooled connection carries nothing over.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 import psycopg
-from psycopg import sql
+from psycopg import pq, sql
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from devstack.gateway import wire
 from devstack.gateway.errors import ApiError, from_pg, pgrst
 
 _ISOLATION = {"read committed": "READ COMMITTED", "repeatable read": "REPEATABLE READ",
@@ -51,8 +51,15 @@ class Transaction:
 
 
 def literal(value: str) -> str:
-    """A string literal, quoted by psycopg (untyped, so PostgreSQL coerces it)."""
-    return sql.Literal(value).as_string(None)
+    """A string literal, untyped, so PostgreSQL coerces it. Plain text is quoted here (what
+    psycopg renders for it, without its per-call adaptation cost: this runs for every GUC of
+    every request); backslashes and NULs are left to psycopg (E'' form, or its error)."""
+    if "\\" in value or "\x00" in value:
+        return sql.Literal(value).as_string(None)
+    return "'" + value.replace("'", "''") + "'"
+
+
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
 
 
 @lru_cache(maxsize=256)
@@ -68,15 +75,14 @@ def _prelude(tx: Transaction) -> str:
                                "READ COMMITTED")
     role_settings = tuple((k, v) for k, v in tx.role_settings.items()
                           if k != "default_transaction_isolation")
-    dynamic = [
-        ("request.jwt.claims", json.dumps(tx.claims, separators=(",", ":"))),
-        ("request.method", tx.method),
-        ("request.path", tx.path),
-        ("request.headers", json.dumps(tx.headers, separators=(",", ":"))),
-        ("request.cookies", json.dumps(tx.cookies, separators=(",", ":"))),
-    ]
-    calls = _fixed_settings(tx.search_path, tx.role, role_settings) + "".join(
-        f", pg_catalog.set_config('{k}', {literal(v)}, true)" for k, v in dynamic)
+    calls = (
+        _fixed_settings(tx.search_path, tx.role, role_settings)
+        + ", pg_catalog.set_config('request.jwt.claims', " + literal(_dumps(tx.claims))
+        + ", true), pg_catalog.set_config('request.method', " + literal(tx.method)
+        + ", true), pg_catalog.set_config('request.path', " + literal(tx.path)
+        + ", true), pg_catalog.set_config('request.headers', " + literal(_dumps(tx.headers))
+        + ", true), pg_catalog.set_config('request.cookies', " + literal(_dumps(tx.cookies))
+        + ", true)")
     mode = "READ ONLY" if tx.read_only else "READ WRITE"
     text = f"BEGIN ISOLATION LEVEL {isolation} {mode}; SELECT {calls};"
     if tx.pre_request:
@@ -99,59 +105,66 @@ class Executor:
     async def close(self) -> None:
         await self.pool.close()
 
-    @asynccontextmanager
-    async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+    async def _getconn(self) -> psycopg.AsyncConnection[Any]:
         try:
-            ctx = self.pool.connection()
-            conn = await ctx.__aenter__()
+            return await self.pool.getconn()
         except PoolTimeout as exc:
             raise pgrst(504, "PGRST003", "Timed out acquiring connection from connection pool."
                         ) from exc
         except psycopg.OperationalError as exc:
             raise pgrst(503, "PGRST001", "Database client error. Retrying the connection.",
                         str(exc)) from exc
-        try:
-            yield conn
-        except BaseException as exc:
-            await ctx.__aexit__(type(exc), exc, exc.__traceback__)
-            raise
-        else:
-            await ctx.__aexit__(None, None, None)
 
     async def run(self, tx: Transaction, main: sql.Composable | str, *, authenticated: bool,
                   check: Callable[[Result], ApiError | None] | None = None) -> Result:
         """Run the request's transaction. With `check`, commit only if it returns no error."""
         main_text = main if isinstance(main, str) else main.as_string(None)
         script = _prelude(tx) + " " + main_text + (";" if check else "; COMMIT;")
-        skip = 3 if tx.pre_request else 2
-        async with self.connection() as conn:
-            try:
-                cur = conn.cursor()
-                await cur.execute(script)
-                for _ in range(skip):
-                    cur.nextset()
-                row = await cur.fetchone()
-                if row is None:
-                    raise pgrst(500, "PGRST000", "The main statement returned no row")
-                result = Result(*row)
-                if check is not None:
-                    err = check(result)
-                    await conn.execute("ROLLBACK" if err else "COMMIT")
-                    if err is not None:
-                        raise err
-            except psycopg.Error as exc:
-                await _abort(conn)
-                raise from_pg(exc, authenticated=authenticated) from exc
-            except BaseException:
-                await _abort(conn)
-                raise
+        conn = await self._getconn()
+        try:
+            results = await wire.simple_query(conn, script)
+            row = wire.text_row(results[3 if tx.pre_request else 2], conn.info.encoding)
+            if row is None:
+                raise pgrst(500, "PGRST000", "The main statement returned no row")
+            result = _result(row)
+            if check is not None:
+                err = check(result)
+                await wire.simple_query(conn, "ROLLBACK" if err else "COMMIT")
+                if err is not None:
+                    raise err
+        except psycopg.Error as exc:
+            await _abort(conn)
+            raise from_pg(exc, authenticated=authenticated) from exc
+        except BaseException:
+            await _abort(conn)
+            raise
+        finally:
+            await self.pool.putconn(conn)
         return result
 
 
+def _int(value: str | None) -> int | None:
+    return None if value is None else int(value)
+
+
+def _result(row: list[str | None]) -> Result:
+    total, page_total, body, extra, headers, status, inserted = row
+    return Result(_int(total), int(page_total or 0), body, extra, headers, status,
+                  _int(inserted))
+
+
 async def _abort(conn: psycopg.AsyncConnection[Any]) -> None:
+    """Leave the connection idle for the pool, or close it (the pool then replaces it)."""
     if conn.closed or conn.broken:
         return
-    try:
-        await conn.execute("ROLLBACK")
-    except psycopg.Error:
+    pgconn = conn.pgconn
+    if pgconn.is_busy() or pgconn.transaction_status == pq.TransactionStatus.ACTIVE:
+        # Interrupted mid-exchange (e.g. cancelled): the protocol state is unknown.
+        await conn.close()
         return
+    if pgconn.transaction_status == pq.TransactionStatus.IDLE:
+        return
+    try:
+        await wire.simple_query(conn, "ROLLBACK")
+    except (psycopg.Error, OSError):
+        await conn.close()

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import difflib
 import time
+from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -32,6 +33,11 @@ def _cookies(header: str | None) -> dict[str, str]:
         if eq and name:
             jar[name] = value
     return jar
+
+
+@lru_cache(maxsize=64)
+def _search_path(schema: str, extra: tuple[str, ...]) -> str:
+    return ", ".join(sql.Identifier(s).as_string(None) for s in (schema, *extra))
 
 
 class Gateway:
@@ -148,8 +154,7 @@ class Gateway:
         singular = wants_object(headers.get("accept"))
         prefer = Prefer.parse(headers.get("prefer"))
         params = parse_qsl(raw_query, keep_blank_values=True)
-        search_path = ", ".join(sql.Identifier(s).as_string(None)
-                                for s in [schema, *self.settings.extra_search_path])
+        search_path = _search_path(schema, tuple(self.settings.extra_search_path))
         request_headers = {k: v for k, v in headers.items() if k != "cookie"}
         tx = Transaction(role, self.catalog.role_settings.get(role, {}), search_path, claims,
                          method, path, request_headers, _cookies(headers.get("cookie")),

@@ -55,12 +55,12 @@ def resolve(schema: str, name: str, candidates: list[Function], keys: set[str] |
     return matches[0]
 
 
-def _arguments(ctx: Context, candidates: list[Function]) -> tuple[dict[str, Any] | None, str]:
-    """(named arguments, or None when the POST body is not an object; their JSON)."""
+def _arguments(ctx: Context, candidates: list[Function]) -> tuple[dict[str, Any] | None, str | None]:
+    """(named arguments, or None when the POST body is not an object; the raw body then)."""
     if ctx.method == "POST":
         payload = parse_body(ctx.body, empty={})
         if isinstance(payload, dict):
-            return payload, json.dumps(payload, ensure_ascii=False)
+            return payload, None
         return None, ctx.body.decode()
     arg_names = {a.name for fn in candidates for a in fn.args}
     args: dict[str, Any] = {}
@@ -70,17 +70,17 @@ def _arguments(ctx: Context, candidates: list[Function]) -> tuple[dict[str, Any]
         else:
             ctx.query.filters.append(parse_operation(parse_field(key), value))
     ctx.query.raw_filters = []
-    return args, json.dumps(args, ensure_ascii=False)
+    return args, None
 
 
 async def call(ctx: Context, name: str, candidates: list[Function]) -> Response:
     if ctx.method not in ("GET", "HEAD", "POST"):
         raise pgrst(405, "PGRST101", f"Cannot use the {ctx.method} method on RPC")
-    args, args_json = _arguments(ctx, candidates)
+    args, raw_json = _arguments(ctx, candidates)
     post = ctx.method == "POST"
     fn = resolve(ctx.schema, name, candidates, set(args) if args is not None else None, post=post)
     if fn.single_json_param and post:
-        args, args_json = None, (ctx.body.decode() or "{}")
+        args, raw_json = None, (ctx.body.decode() or "{}")
     ctx.tx.read_only = ctx.method != "POST" or fn.volatility != "v"
     plain = ctx.query.plain() and not ctx.singular and not ctx.count_requested() and not (
         ctx.range_header and ctx.method == "GET")
@@ -88,6 +88,8 @@ async def call(ctx: Context, name: str, candidates: list[Function]) -> Response:
     if fast is not None:
         result = await ctx.gateway.executor.run(ctx.tx, fast, authenticated=ctx.authenticated)
         return _response(ctx, fn, result, 0)
+    # Serialised only here: the plain shape above inlines the arguments as literals.
+    args_json = raw_json if args is None else json.dumps(args, ensure_ascii=False)
     prefix, call_sql = statements.rpc_call(fn, args, args_json)
     lower, limit = page_bounds(ctx.query, ctx.range_header if ctx.method == "GET" else None,
                                ctx.gateway.settings.max_rows if fn.returns_set else None)

@@ -21,6 +21,7 @@ _TAIL = sql.SQL(
     ", nullif(pg_catalog.current_setting('response.headers', true), '') AS response_headers"
     ", nullif(pg_catalog.current_setting('response.status', true), '') AS response_status"
 )
+_TAIL_TEXT = _TAIL.as_string(None)
 _INSERTED_GUC = "nullif(pg_catalog.current_setting('pgrst.inserted', true), '')::int"
 
 
@@ -157,4 +158,4 @@ def plain_rpc(fn: Function, args: dict[str, object]) -> str | None:
         f"coalesce(pg_catalog.to_json({call})::text, 'null')"
     # The response GUCs are read after the call: target entries are evaluated in order.
     return (f"SELECT NULL AS total, 1 AS page_total, {body} AS body, NULL AS extra"
-            f"{_TAIL.as_string(None)}, NULL AS inserted")
+            f"{_TAIL_TEXT}, NULL AS inserted")

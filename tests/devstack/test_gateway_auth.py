@@ -84,6 +84,12 @@ def test_token_sets_role_claims_and_request_settings(rest: httpx.Client) -> None
     assert who["legacy_sub"] in (None, "")
 
 
+def test_request_settings_keep_quotes_and_backslashes(rest: httpx.Client) -> None:
+    for probe in ("O'Hara ''", "O'Hara \\ \"x\" \\'"):
+        who = rest.post("/rpc/whoami", headers={"x-probe": probe}).json()
+        assert who["header_x"] == probe
+
+
 def test_role_settings_apply_per_request(rest: httpx.Client) -> None:
     anon = rest.post("/rpc/whoami").json()
     user = rest.post("/rpc/whoami", headers={"Authorization": f"Bearer {mint()}"}).json()
