@@ -47,8 +47,7 @@ def retrieve_event(state: StandinState, params: dict[str, Any], ctx: RequestCont
 
 def list_events(state: StandinState, params: dict[str, Any],
                 ctx: RequestContext) -> dict[str, Any]:
-    kind = forms.text(params, "type")
-    items = [e for e in state.events.values() if kind is None or e["type"] == kind]
+    items = forms.matching(state.events.values(), params, "type")
     return objects.paginate("/v1/events", items, params)
 
 

@@ -63,9 +63,6 @@ def accept_dispute(state: StandinState, params: Obj, ctx: RequestContext, id: st
 
 
 def list_disputes(state: StandinState, params: Obj, ctx: RequestContext) -> Obj:
-    charge_id = forms.text(params, "charge")
-    pi_id = forms.text(params, "payment_intent")
-    items = [copy.deepcopy(d) for d in state.disputes.values()
-             if (charge_id is None or d["charge"] == charge_id)
-             and (pi_id is None or d["payment_intent"] == pi_id)]
+    items = [copy.deepcopy(d) for d in forms.matching(state.disputes.values(), params,
+                                                      "charge", "payment_intent")]
     return objects.paginate("/v1/disputes", items, params)

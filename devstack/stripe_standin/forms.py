@@ -140,3 +140,10 @@ def merge_metadata(current: dict[str, str], params: Mapping[str, Any]) -> dict[s
         else:
             merged[key] = value
     return merged
+
+
+def matching(items: Iterable[dict[str, Any]], params: Mapping[str, Any],
+             *fields: str) -> list[dict[str, Any]]:
+    """A list endpoint's filters: the items whose `field` equals that parameter, where given."""
+    wanted = {name: value for name in fields if (value := text(params, name)) is not None}
+    return [item for item in items if all(item[k] == v for k, v in wanted.items())]

@@ -211,9 +211,7 @@ def cancel_payment_intent(state: StandinState, params: Obj, ctx: RequestContext,
 
 
 def list_payment_intents(state: StandinState, params: Obj, ctx: RequestContext) -> Obj:
-    customer_id = forms.text(params, "customer")
-    items = [p for p in state.payment_intents.values()
-             if customer_id is None or p["customer"] == customer_id]
+    items = forms.matching(state.payment_intents.values(), params, "customer")
     return objects.paginate("/v1/payment_intents", items, params)
 
 
@@ -222,9 +220,5 @@ def retrieve_charge(state: StandinState, params: Obj, ctx: RequestContext, id: s
 
 
 def list_charges(state: StandinState, params: Obj, ctx: RequestContext) -> Obj:
-    pi_id = forms.text(params, "payment_intent")
-    customer_id = forms.text(params, "customer")
-    items = [c for c in state.charges.values()
-             if (pi_id is None or c["payment_intent"] == pi_id)
-             and (customer_id is None or c["customer"] == customer_id)]
+    items = forms.matching(state.charges.values(), params, "payment_intent", "customer")
     return objects.paginate("/v1/charges", items, params)

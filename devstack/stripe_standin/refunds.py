@@ -75,9 +75,5 @@ def retrieve_refund(state: StandinState, params: Obj, ctx: RequestContext, id: s
 
 
 def list_refunds(state: StandinState, params: Obj, ctx: RequestContext) -> Obj:
-    charge_id = forms.text(params, "charge")
-    pi_id = forms.text(params, "payment_intent")
-    items = [r for r in state.refunds.values()
-             if (charge_id is None or r["charge"] == charge_id)
-             and (pi_id is None or r["payment_intent"] == pi_id)]
+    items = forms.matching(state.refunds.values(), params, "charge", "payment_intent")
     return objects.paginate("/v1/refunds", items, params)

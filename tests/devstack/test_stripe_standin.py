@@ -263,6 +263,24 @@ def test_partial_then_full_refund_reports_running_amount_refunded(env: Stack) ->
     assert caught.value.code == "charge_already_refunded"
 
 
+def test_list_endpoints_filter_by_the_parameters_given(env: Stack) -> None:
+    mine, other = paid_intent(env.client), paid_intent(env.client)
+    refund = env.client.v1.refunds.create(params={"payment_intent": mine.id, "amount": 100})
+    v1 = env.client.v1
+
+    assert [c.id for c in v1.charges.list(params={"payment_intent": mine.id}).data] == [
+        text(mine.latest_charge)]
+    assert [c.id for c in v1.charges.list(params={
+        "payment_intent": mine.id, "customer": text(other.customer)}).data] == []
+    assert [p.id for p in v1.payment_intents.list(
+        params={"customer": text(other.customer)}).data] == [other.id]
+    assert [r.id for r in v1.refunds.list(params={"charge": text(mine.latest_charge)}).data] == [
+        refund.id]
+    assert v1.refunds.list(params={"payment_intent": other.id}).data == []
+    kinds = {e.type for e in v1.events.list(params={"type": "charge.refunded"}).data}
+    assert kinds == {"charge.refunded"}
+
+
 def test_refund_larger_than_the_remainder_is_rejected(env: Stack) -> None:
     intent = paid_intent(env.client)
     with pytest.raises(stripe.InvalidRequestError) as caught:
