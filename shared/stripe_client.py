@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import threading
 from typing import TYPE_CHECKING, Any
 
+from shared.container import PerContainer
 from shared.errors import (
     AppError,
     IdempotencyKeyReused,
@@ -47,24 +47,16 @@ def build_stripe_client(settings: Settings) -> StripeClient:
     )
 
 
-_client: StripeClient | None = None
-_lock = threading.Lock()
+_client: PerContainer[StripeClient] = PerContainer(lambda: build_stripe_client(get_settings()))
 
 
 def get_stripe_client() -> StripeClient:
-    global _client
-    if _client is None:
-        with _lock:
-            if _client is None:
-                _client = build_stripe_client(get_settings())
-    return _client
+    return _client.get()
 
 
 def set_stripe_client(client: StripeClient | None) -> None:
     """Inject a client (tests), or drop the cached one with None."""
-    global _client
-    with _lock:
-        _client = client
+    _client.set(client)
 
 
 def idempotency_key(purpose: str, user_id: object, client_key: str | None = None) -> str:

@@ -16,13 +16,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import threading
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from shared.container import PerContainer
 from shared.errors import InvalidPayload, InvalidWebhookSignature
 
 if TYPE_CHECKING:
@@ -148,19 +148,6 @@ def webhook_secrets(value: str) -> list[str]:
     return [s.strip() for s in value.split(",") if s.strip()]
 
 
-_processor: WebhookProcessor | None = None
-_lock = threading.Lock()
-
-
-def get_webhook_processor() -> WebhookProcessor:
-    global _processor
-    if _processor is None:
-        with _lock:
-            if _processor is None:
-                _processor = build_webhook_processor()
-    return _processor
-
-
 def build_webhook_processor() -> WebhookProcessor:
     from shared.db import get_database
     from shared.settings import get_settings
@@ -174,8 +161,13 @@ def build_webhook_processor() -> WebhookProcessor:
     )
 
 
+_processor: PerContainer[WebhookProcessor] = PerContainer(build_webhook_processor)
+
+
+def get_webhook_processor() -> WebhookProcessor:
+    return _processor.get()
+
+
 def set_webhook_processor(processor: WebhookProcessor | None) -> None:
     """Inject a processor (tests), or drop the cached one with None."""
-    global _processor
-    with _lock:
-        _processor = processor
+    _processor.set(processor)
