@@ -69,7 +69,9 @@ class Settings(BaseSettings):
     llm_base_url: str | None = None
     llm_model: str | None = None
     llm_api_key: SecretStr | None = None
-    llm_timeout_seconds: float = Field(default=30.0, gt=0)
+    # Per LLM call; a reading makes up to 6, and they must fit the job-consumer's 60 s timeout
+    # (shared/consumer_config.py checks it).
+    llm_timeout_seconds: float = Field(default=9.0, gt=0)
 
     def require(self, *names: str) -> None:
         """Fail loudly (at cold start) when a function's settings are missing."""
