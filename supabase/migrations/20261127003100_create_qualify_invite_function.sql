@@ -1,12 +1,24 @@
--- Qualification: the invitee's first successful payment accepts their pending invite and
--- rewards the inviter.
+-- Qualification: the invitee's first payment to succeed while their invite is pending accepts
+-- the invite and rewards the inviter.
 --
 -- Called by the payment-success SQL inside the transaction that credits the invitee's stars
--- (`perform private.qualify_invite(<invitee>, <payment>)`), so the reward commits or rolls back
--- with the stars. Returns the invite's id when this call accepted it, otherwise NULL: no pending
--- invite, already accepted (a later payment or a replayed webhook), expired, or this is not the
--- invitee's first successful payment (one made before the code was redeemed was the first, and
--- the invite never qualifies).
+-- (`perform private.qualify_invite(<invitee>, <payment>)`), once per payment, when it settles, so
+-- the reward commits or rolls back with the stars. Returns the invite's id when this call
+-- accepted it, otherwise NULL: no invite, already accepted (a later payment or a replayed
+-- webhook), or expired.
+--
+-- Which payment qualifies (DESIGN.md: accepted "when the invitee's first Stripe payment
+-- succeeds"), decided so that the outcome follows what happened at Stripe, not the order or
+-- timing of the webhooks:
+-- * A refund or lost dispute that arrives before the success still means the payment
+--   succeeded (Stripe only reverses a charge that succeeded; settle_payment settles it before
+--   clawing back). It qualifies exactly as when the success arrives first and the refund
+--   later: the inviter is rewarded once, and a reversal neither pays the reward again nor
+--   takes it back.
+-- * A payment that succeeded before the code was redeemed had no invite to qualify. The
+--   invitee's next successful payment while the invite is pending does, so a pending invite
+--   always means "waiting for the invitee's payment" until it expires; the 7-day sign-up
+--   window already limits who can be invited.
 --
 -- In one transaction: the invite becomes accepted with its reward recorded
 -- (is_reward_claimed), the inviter's total_invites (accepted invites) and tier follow the new
@@ -56,15 +68,6 @@ begin
   if v_invite.expires_at <= now() then
     -- The sweep has not run yet; an expired invite never pays.
     update public.user_invites i set status = 'expired' where i.id = v_invite.id;
-    return null;
-  end if;
-
-  if exists (
-    select 1 from public.payments p
-     where p.user_id = p_invitee_id
-       and p.id <> p_payment_id
-       and p.status in ('succeeded', 'partially_refunded', 'refunded', 'disputed')
-  ) then
     return null;
   end if;
 

@@ -106,17 +106,6 @@ def test_later_payments_replays_and_refunds_never_pay_again(conn):
     assert wallet(conn, invitee)["star_balance"] == 17  # starter refunded, basic kept
 
 
-def test_a_payment_made_before_redeeming_was_the_first_and_nothing_is_paid(conn):
-    inviter, invitee = user(conn), user(conn)
-    succeed(conn, pending_payment(conn, invitee))
-    redeem(conn, invitee, code_of(conn, inviter))
-
-    succeed(conn, pending_payment(conn, invitee))
-
-    assert invite_of(conn, invitee)["status"] == "pending"
-    assert wallet(conn, inviter)["coin_balance"] == 0
-
-
 def test_payment_of_a_user_without_an_invite_pays_nobody(conn):
     someone = user(conn)
     payment = pending_payment(conn, someone)
