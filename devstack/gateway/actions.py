@@ -76,7 +76,7 @@ def _column_type(table: Table) -> render.ColumnType:
     return lookup
 
 
-def _missing_column(table: Table, column: str) -> ApiError:
+def missing_column(table: Table, column: str) -> ApiError:
     return pgrst(400, "PGRST204", f"Could not find the '{column}' column of '{table.name}' in "
                  "the schema cache")
 
@@ -114,7 +114,7 @@ async def read(ctx: Context, table: Table) -> Response:
     return read_response(ctx, result, lower, head=ctx.method == "HEAD")
 
 
-def _returning(ctx: Context, table: Table) -> mutations.Returning:
+def returning_for(ctx: Context, table: Table) -> mutations.Returning:
     mode = ctx.prefer.get("return") or "minimal"
     select = render.select_sql(statements.table_ident(table), parse_select(ctx.query.select)) \
         if mode == "representation" else None
@@ -175,12 +175,12 @@ async def insert(ctx: Context, table: Table) -> Response:
             raise pgrst(400, "PGRST102", "All object keys must match")
     for column in columns:
         if column not in table.columns:
-            raise _missing_column(table, column)
+            raise missing_column(table, column)
     resolution = ctx.prefer.get("resolution")
     on_conflict = parse_columns(ctx.query.on_conflict) if ctx.query.on_conflict else None
     if not (on_conflict or table.primary_key):
         resolution = None
-    returning = _returning(ctx, table)
+    returning = returning_for(ctx, table)
     stmt = mutations.insert(
         table, columns, json.dumps(rows, ensure_ascii=False), returning, resolution=resolution,
         on_conflict=on_conflict, missing_default=ctx.prefer.get("missing") == "default")
@@ -214,11 +214,11 @@ async def update(ctx: Context, table: Table) -> Response:
     columns = parse_columns(ctx.query.columns) if ctx.query.columns is not None else list(payload)
     for column in columns:
         if column not in table.columns:
-            raise _missing_column(table, column)
+            raise missing_column(table, column)
     _require_filters(ctx, "UPDATE")
     rel = statements.table_ident(table)
     where = render.where_sql(rel, ctx.query.filters, _column_type(table))
-    returning = _returning(ctx, table)
+    returning = returning_for(ctx, table)
     stmt = mutations.update(table, json.dumps(payload, ensure_ascii=False), columns, where,
                             returning)
     result = await ctx.gateway.executor.run(ctx.tx, stmt, authenticated=ctx.authenticated,
@@ -233,7 +233,7 @@ async def delete(ctx: Context, table: Table) -> Response:
     _require_filters(ctx, "DELETE")
     rel = statements.table_ident(table)
     where = render.where_sql(rel, ctx.query.filters, _column_type(table))
-    returning = _returning(ctx, table)
+    returning = returning_for(ctx, table)
     stmt = mutations.delete(table, where, returning)
     result = await ctx.gateway.executor.run(ctx.tx, stmt, authenticated=ctx.authenticated,
                                             check=_mutation_check(ctx))

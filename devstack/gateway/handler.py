@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl
 import psycopg
 from psycopg import sql
 
-from devstack.gateway import actions, rpc
+from devstack.gateway import actions, rpc, single_upsert
 from devstack.gateway.auth import TokenVerifier, bearer_token
 from devstack.gateway.catalog import Catalog, Function, Table
 from devstack.gateway.errors import ApiError, pgrst
@@ -23,7 +23,7 @@ from devstack.gateway.response import Response
 from devstack.gateway.settings import GatewaySettings
 
 _RELOAD_INTERVAL = 0.2
-_ALLOW = "OPTIONS,GET,HEAD,POST,PATCH,DELETE"
+_ALLOW = "OPTIONS,GET,HEAD,POST,PUT,PATCH,DELETE"
 
 
 def _cookies(header: str | None) -> dict[str, str]:
@@ -179,5 +179,5 @@ class Gateway:
         if method == "DELETE":
             return await actions.delete(ctx, table)
         if method == "PUT":
-            raise pgrst(400, "PGRST127", "Feature not implemented", "PUT upsert")
+            return await single_upsert.put(ctx, table)
         raise pgrst(405, "PGRST117", f"Unsupported HTTP method: {method}")

@@ -46,8 +46,9 @@ def _location(returning: Returning, table: Table) -> sql.Composable | None:
 
 
 def insert(table: Table, columns: list[str], rows_json: str, returning: Returning, *,
-           resolution: str | None, on_conflict: list[str] | None, missing_default: bool
-           ) -> sql.Composed:
+           resolution: str | None, on_conflict: list[str] | None, missing_default: bool,
+           row_filter: sql.Composable | None = None) -> sql.Composed:
+    """`row_filter`: a condition on the payload rows (`pgrst_body.<col>`), for PUT."""
     rel = table_ident(table)
     cols = [table.columns[c] for c in columns]
     record = sql.SQL(", ").join(
@@ -69,13 +70,20 @@ def insert(table: Table, columns: list[str], rows_json: str, returning: Returnin
     if not columns:
         source = sql.SQL("INSERT INTO {} SELECT * FROM {} WHERE false").format(rel, rel)
     target = on_conflict or table.primary_key
+    condition = row_filter if columns else None
+    if resolution and target and columns and merge:
+        bump = sql.SQL(_BUMP.format("+", "0"))
+        # CASE fixes the order: only rows that pass the filter are counted.
+        condition = bump if condition is None else sql.SQL(
+            "CASE WHEN {} THEN {} ELSE false END").format(condition, bump)
+    if condition is not None:
+        source += sql.SQL(" WHERE ") + condition
     if resolution and target and columns:
         conflict = sql.SQL(", ").join(sql.Identifier(c) for c in target)
         if merge:
             sets = sql.SQL(", ").join(
                 sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(c), sql.Identifier(c))
                 for c in columns)
-            source += sql.SQL(" WHERE " + _BUMP.format("+", "0"))
             source += sql.SQL(" ON CONFLICT ({}) DO UPDATE SET {} WHERE " + _BUMP.format("-", "-1")
                               ).format(conflict, sets)
         else:

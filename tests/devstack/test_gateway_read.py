@@ -198,3 +198,43 @@ def test_boolean_and_numeric_values_are_coerced_by_postgres(rest: httpx.Client) 
     r = rest.get("/items", params={"select": "id,price", "active": "eq.False", "order": "id"})
     assert r.json() == [{"id": 2, "price": 10.00}, {"id": 5, "price": 0.00}]
     assert b'"price":10.00' in r.content.replace(b" ", b"")
+
+
+def test_range_header_without_count_and_with_limit(rest: httpx.Client) -> None:
+    plain = rest.get("/items", params={"select": "id", "order": "id"}, headers={"Range": "0-1"})
+    assert (plain.status_code, ids(plain.json())) == (200, [1, 2])
+    assert plain.headers["Content-Range"] == "0-1/*"
+    # Range and limit/offset intersect.
+    both = rest.get("/items", params={"select": "id", "order": "id", "limit": "1"},
+                    headers={"Range": "0-2"})
+    assert ids(both.json()) == [1]
+    open_ended = rest.get("/items", params={"select": "id", "order": "id"},
+                          headers={"Range": "3-", "Range-Unit": "items"})
+    assert ids(open_ended.json()) == [4, 5]
+    assert open_ended.headers["Content-Range"] == "3-4/*"
+
+
+def test_head_through_the_client_counts_without_rows(pg: SyncPostgrestClient,
+                                                     rest: httpx.Client) -> None:
+    result: Any = pg.from_("items").select("id", count=CountMethod.exact, head=True).eq(
+        "active", True).execute()
+    assert (result.data, result.count) == ([], 3)
+    empty = rest.head("/items", params={"id": "gt.100"}, headers={"Prefer": "count=exact"})
+    assert (empty.status_code, empty.content, empty.headers["Content-Range"]) == (200, b"", "*/0")
+
+
+def test_planned_and_estimated_counts_report_a_total(rest: httpx.Client) -> None:
+    for method in ("planned", "estimated"):
+        r = rest.get("/items", params={"select": "id", "limit": "2"},
+                     headers={"Prefer": f"count={method}"})
+        assert r.headers["Preference-Applied"] == f"count={method}"
+        shown, _, total = r.headers["Content-Range"].partition("/")
+        assert shown == "0-1"
+        assert int(total) >= 2
+        assert r.status_code in (200, 206)
+
+
+def test_maybe_single_returns_none_for_no_row(pg: SyncPostgrestClient) -> None:
+    assert pg.from_("items").select("id").eq("id", 99).maybe_single().execute() is None
+    one: Any = pg.from_("items").select("id").eq("id", 2).maybe_single().execute()
+    assert one.data == {"id": 2}

@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 import pytest
-from postgrest import APIError, SyncPostgrestClient
+from postgrest import APIError, CountMethod, SyncPostgrestClient
 
 from tests.devstack.conftest import ALICE, mint, unique
 
@@ -131,3 +131,54 @@ def test_client_sees_custom_sqlstate(gateway_url: str) -> None:
             pytest.raises(APIError) as caught:
         client.rpc("raise_custom", {}).execute()
     assert caught.value.code == "MV001"
+
+
+def test_rpc_by_get_head_and_count_through_the_client(gateway_url: str) -> None:
+    add: dict[str, Any] = {"a": 3, "b": 4}
+    names: dict[str, Any] = {"max_id": 3}
+    with SyncPostgrestClient(gateway_url, headers=auth()) as client:
+        assert client.rpc("add_them", add, get=True).execute().data == 7
+        counted: Any = client.rpc("item_names", names, get=True,
+                                  count=CountMethod.exact).execute()
+        assert counted.data == ["ไพ่ทาโรต์ ความรัก", "ดวงการงาน", "Tarot Basics"]
+        assert counted.count == 3
+        head: Any = client.rpc("item_names", names, head=True,
+                               count=CountMethod.exact).execute()
+        assert (head.data, head.count) == ([], 3)
+
+
+def test_rpc_get_honours_range_post_ignores_it(rest: httpx.Client) -> None:
+    got = rest.get("/rpc/item_names", params={"max_id": "3"},
+                   headers={"Range": "1-1", "Prefer": "count=exact"})
+    assert (got.status_code, got.json()) == (206, ["ดวงการงาน"])
+    assert got.headers["Content-Range"] == "1-1/3"
+    posted = rest.post("/rpc/item_names", json={"max_id": 3}, headers={"Range": "1-1"})
+    assert len(posted.json()) == 3
+
+
+def test_singular_rpc_results(rest: httpx.Client) -> None:
+    single = {"Accept": "application/vnd.pgrst.object+json"}
+    many = rest.post("/rpc/item_names", json={"max_id": 3}, headers=single)
+    assert (many.status_code, many.json()["code"]) == (406, "PGRST116")
+    assert many.json()["details"] == "The result contains 3 rows"
+    one = rest.post("/rpc/item_names", json={"max_id": 1}, headers=single)
+    assert one.json() == "ไพ่ทาโรต์ ความรัก"
+    assert one.headers["Content-Type"].startswith("application/vnd.pgrst.object+json")
+
+
+def test_singular_volatile_rpc_is_rolled_back_on_406(rest: httpx.Client) -> None:
+    prefix = unique("rpc-406")
+    r = rest.post("/rpc/add_two_notes", json={"p_prefix": prefix},
+                  headers={**auth(), "Accept": "application/vnd.pgrst.object+json"})
+    assert (r.status_code, r.json()["details"]) == (406, "The result contains 2 rows")
+    rows = rest.get("/notes", params={"title": f"like.{prefix}*"}, headers=auth()).json()
+    assert rows == []
+    kept = rest.post("/rpc/add_two_notes", json={"p_prefix": prefix}, headers=auth())
+    assert len(kept.json()) == 2
+
+
+def test_max_rows_caps_set_returning_functions(rest: httpx.Client) -> None:
+    r = rest.post("/rpc/all_numbers", headers={"Prefer": "count=exact"})
+    assert r.status_code == 206
+    assert len(r.json()) == 1000
+    assert r.headers["Content-Range"] == "0-999/1200"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -206,3 +207,87 @@ def test_client_error_is_raised_as_api_error(alice: SyncPostgrestClient) -> None
     with pytest.raises(APIError) as caught:
         alice.from_("notes").insert({"title": unique("bad"), "score": -5}).execute()
     assert caught.value.code == "23514"
+
+
+def test_put_creates_then_replaces_the_row_named_by_its_primary_key(rest: httpx.Client) -> None:
+    note_id = 10**9 + uuid.uuid4().int % 10**9  # far above the identity sequence
+    body = {"id": note_id, "title": unique("put"), "score": 1}
+    created = rest.put("/notes", params={"id": f"eq.{note_id}"}, json=body,
+                       headers={**auth(), **REPRESENTATION})
+    assert created.status_code in (200, 201)  # v12 answers 200, v13 201 for a created row
+    assert created.json()[0]["owner_id"] == ALICE
+    replaced = rest.put("/notes", params={"id": f"eq.{note_id}"},
+                        json=[{**body, "score": 6}], headers={**auth(), **REPRESENTATION})
+    assert replaced.status_code == 200
+    assert replaced.json()[0]["score"] == 6
+    minimal = rest.put("/notes", params={"id": f"eq.{note_id}"}, json={**body, "score": 7},
+                       headers={**auth(), "Prefer": "return=minimal"})
+    assert minimal.status_code == 204
+    assert minimal.content == b""
+    assert "Content-Type" not in minimal.headers
+    assert minimal.headers["Preference-Applied"] == "return=minimal"
+    row = rest.get("/notes", params={"id": f"eq.{note_id}", "select": "score"}, headers=auth())
+    assert row.json() == [{"score": 7}]
+
+
+def test_put_refuses_anything_but_the_whole_primary_key(rest: httpx.Client) -> None:
+    body = {"id": 1, "title": "x"}
+    for params in ({"title": "eq.x"}, {"id": "gt.1"}, {"id": "not.eq.1"}, {"id": "in.(1)"},
+                   {"or": "(id.eq.1)"}, {}):
+        r = rest.put("/notes", params=params, json=body, headers=auth())
+        assert (r.status_code, r.json()["code"]) == (405, "PGRST105"), params
+    paged = rest.put("/notes", params={"id": "eq.1", "limit": "1"}, json=body, headers=auth())
+    assert (paged.status_code, paged.json()["code"]) == (400, "PGRST114")
+
+
+def test_put_payload_key_must_match_the_url_and_nothing_is_written(rest: httpx.Client) -> None:
+    title = unique("put-mismatch")
+    r = rest.put("/notes", params={"id": "eq.987654321"}, json={"id": 987654320, "title": title},
+                 headers=auth())
+    assert (r.status_code, r.json()["code"]) == (400, "PGRST115")
+    assert rest.get("/notes", params={"title": f"eq.{title}"}, headers=auth()).json() == []
+
+
+def test_put_over_another_tenants_row_is_forbidden(rest: httpx.Client) -> None:
+    bobs = rest.post("/notes", json={"title": unique("bob-put")},
+                     headers={**auth(BOB), **REPRESENTATION}).json()[0]
+    r = rest.put("/notes", params={"id": f"eq.{bobs['id']}"},
+                 json={"id": bobs["id"], "title": "taken"}, headers=auth())
+    assert (r.status_code, r.json()["code"]) == (403, "42501")
+
+
+def test_upsert_variants_through_the_client(alice: SyncPostgrestClient,
+                                            rest: httpx.Client) -> None:
+    first, second = unique("uv"), unique("uv")
+    # A list with default_to_null=False: columns= plus missing=default, score takes its default.
+    payload: list[dict[str, Any]] = [{"title": first, "score": 4}, {"title": second}]
+    rows: Any = alice.from_("notes").upsert(
+        payload, on_conflict="owner_id,title",
+        default_to_null=False).execute().data
+    assert [(r["title"], r["score"]) for r in rows] == [(first, 4), (second, 0)]
+    # ignore_duplicates leaves the existing row alone and returns nothing for it.
+    ignored: Any = alice.from_("notes").upsert(
+        {"title": first, "score": 9}, on_conflict="owner_id,title",
+        ignore_duplicates=True).execute()
+    assert ignored.data == []
+    # With columns= and no missing=default, a key absent from a row overwrites with NULL.
+    merged = rest.post("/notes", params={"on_conflict": "owner_id,title",
+                                         "columns": '"title","body"'},
+                       json=[{"title": first, "body": "b"}, {"title": second}],
+                       headers={**auth(), "Prefer": "resolution=merge-duplicates,"
+                                "return=representation"})
+    assert merged.status_code == 200  # every row took the update path
+    assert [(r["body"], r["score"]) for r in merged.json()] == [("b", 4), (None, 0)]
+
+
+def test_mutations_are_not_capped_by_max_rows(rest: httpx.Client) -> None:
+    batch = unique("tally")
+    r = rest.post("/tallies", json=[{"batch": batch}] * 1001,
+                  headers={**auth(), "Prefer": "return=representation,count=exact"})
+    assert r.status_code == 201
+    assert len(r.json()) == 1001
+    assert r.headers["Content-Range"] == "*/1001"
+    read = rest.get("/tallies", params={"batch": f"eq.{batch}"},
+                    headers={**auth(), "Prefer": "count=exact"})
+    assert (read.status_code, len(read.json())) == (206, 1000)
+    assert read.headers["Content-Range"] == "0-999/1001"
