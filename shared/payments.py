@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, Field
 
 from shared.container import PerContainer
-from shared.errors import AppError, NotFound, PaymentFailed, ValidationFailed
+from shared.errors import AppError, PaymentFailed, ValidationFailed
 from shared.http import FunctionUrlRequest, RequestModel
 
 if TYPE_CHECKING:
@@ -66,13 +66,6 @@ def request_hash(body: BaseModel) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def _uuid_or_none(value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        return None
-
-
 class PurchaseService:
     def __init__(
         self, *, database: Database, stripe: StripeClient, rate_limiter: RateLimiter | None
@@ -92,16 +85,19 @@ class PurchaseService:
         if self._rate_limiter is not None:
             self._rate_limiter.hit(RATE_LIMIT_SCOPE, str(user.user_id))
         key = client_key or f"auto:{uuid.uuid4()}"
+        # The saved card is checked (and resolved to Stripe's id) by begin_purchase, before
+        # any payment row exists; a replay pays with the card the first call resolved.
         payment = self._rpc("begin_purchase", {
             "p_user_id": str(user.user_id), "p_package": body.package,
             "p_idempotency_key": key, "p_request_hash": request_hash(body),
+            "p_payment_method": body.payment_method_id,
         })
-        if body.payment_method_id and payment["status"] == "failed":
+        method = payment.get("stripe_payment_method_id")
+        if method and payment["status"] == "failed":
             # The first answer to this key was a decline; a replay gives the same answer.
             raise PaymentFailed(payment.get("error_message") or None,
                                 details={"decline_code": payment.get("error_code"),
                                          "payment_id": payment["id"]})
-        method = self._payment_method(user, body.payment_method_id)
         customer = payment.get("stripe_customer_id") or self._customer(user)
         intent_id, client_secret = self._payment_intent(user, key, payment, customer, method)
         recorded = self._rpc("record_payment_intent", {
@@ -113,23 +109,6 @@ class PurchaseService:
             amount=payment["amount"], stars_purchased=payment["stars_purchased"],
             stars_bonus=payment["stars_bonus"], stars_total=payment["stars_total"],
         )
-
-    def _payment_method(self, user: AuthenticatedUser, given: str | None) -> str | None:
-        """A saved card of this user (by our id or Stripe's), else a Stripe pm_ id as given."""
-        if given is None:
-            return None
-        from shared.db import execute
-
-        row_id = _uuid_or_none(given)
-        query = self._database.for_user(user.access_token).table("user_payment_methods").select(
-            "stripe_payment_method_id,is_active")
-        query = query.eq("id", str(row_id)) if row_id else query.eq("stripe_payment_method_id", given)
-        rows = execute(query).data or []
-        if rows and rows[0]["is_active"]:
-            return str(rows[0]["stripe_payment_method_id"])
-        if rows or row_id or not given.startswith("pm_"):
-            raise NotFound("You have no saved card with this id.")
-        return given
 
     def _customer(self, user: AuthenticatedUser) -> str:
         return ensure_customer(self._database, self._stripe, user.user_id)

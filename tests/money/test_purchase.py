@@ -122,7 +122,38 @@ def test_a_saved_card_pays_at_once_and_can_be_removed(stack: MoneyStack):
     assert (row["is_active"], row["is_default"]) == (False, False)
     reuse = stack.call("purchase", user, json={"package": "starter",
                                                "payment_method_id": card["id"]})
-    assert reuse.status_code == 404
+    assert (reuse.status_code, reuse.json()["error"]["code"]) == (422, "validation_error")
+    assert len(payment_rows(stack, user)) == 1
+
+
+def test_a_card_that_is_not_the_callers_is_422_and_leaves_no_payment(stack: MoneyStack):
+    owner, caller = stack.sign_in(), stack.sign_in()
+    card = save_card(stack, owner, "pm_card_visa")
+    for given in (card["id"], card["stripe_payment_method_id"], str(uuid.uuid4()), "card-1"):
+        response = stack.call("purchase", caller, key=str(uuid.uuid4()),
+                              json={"package": "starter", "payment_method_id": given})
+        assert response.status_code == 422, (given, response.text)
+        assert response.json()["error"]["code"] == "validation_error"
+    assert payment_rows(stack, caller) == []
+
+
+def test_a_replay_pays_with_the_card_resolved_by_the_first_call(stack: MoneyStack):
+    user = stack.sign_in()
+    card = save_card(stack, user, "pm_card_visa")
+    key = str(uuid.uuid4())
+    body = {"package": "starter", "payment_method_id": card["id"]}
+    first = stack.call("purchase", user, key=key, json=body)
+    assert first.status_code == 201, first.text
+    assert stack.call("payment-methods", user, method="DELETE",
+                      path=f"/{card['id']}").status_code == 204
+
+    replayed = stack.call("purchase", user, key=key, json=body)
+
+    assert replayed.status_code == 201, replayed.text
+    assert {k: replayed.json()[k] for k in ("payment_id", "payment_intent_id", "client_secret")} \
+        == {k: first.json()[k] for k in ("payment_id", "payment_intent_id", "client_secret")}
+    [row] = payment_rows(stack, user)
+    assert row["stripe_payment_method_id"] == card["stripe_payment_method_id"]
 
 
 def test_a_refund_and_a_lost_dispute_take_the_stars_back(stack: MoneyStack):
