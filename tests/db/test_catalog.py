@@ -69,6 +69,68 @@ def test_no_function_is_executable_by_public_or_anon(catalog):
     assert anon == []
 
 
+# API.md's RPCs granted to `authenticated`, and the one helper search_readings (security
+# invoker) calls: reading_search_terms normalizes a query with the private normalizer and reads
+# no table.
+AUTHENTICATED_RPCS = {
+    "public.exchange_coins(coins integer, idempotency_key text)",
+    "public.search_readings(query text, before_created_at timestamp with time zone,"
+    " before_id uuid, page_size integer)",
+    "public.reading_status(job_id uuid)",
+    "public.set_default_payment_method(payment_method_id uuid)",
+    "public.wallet_summary()",
+    "public.reading_search_terms(p_query text)",
+}
+PURE_HELPERS = {"public.reading_search_terms"}
+
+
+def test_authenticated_executes_exactly_the_api_rpcs(catalog):
+    rows = catalog.execute(
+        "select n.nspname || '.' || p.proname || '('"
+        " || pg_get_function_identity_arguments(p.oid) || ')' as signature"
+        " from pg_proc p join pg_namespace n on n.oid = p.pronamespace"
+        " where n.nspname in ('public', 'private')"
+        " and has_function_privilege('authenticated', p.oid, 'execute')"
+    ).fetchall()
+    assert {r["signature"] for r in rows} == AUTHENTICATED_RPCS
+
+
+def test_owner_rights_functions_open_to_users_take_the_user_from_the_token(catalog):
+    # DESIGN.md section 5: a security definer function callable by a user must not accept a
+    # user id (anyone could pass someone else's); it reads auth.uid() instead.
+    rows = catalog.execute(
+        "select n.nspname || '.' || p.proname as name, p.prosrc,"
+        " coalesce(p.proargnames, '{}') as args"
+        " from pg_proc p join pg_namespace n on n.oid = p.pronamespace"
+        " where n.nspname in ('public', 'private') and p.prosecdef"
+        " and has_function_privilege('authenticated', p.oid, 'execute')"
+    ).fetchall()
+    assert rows, "expected the user-facing RPCs that move money to run with owner's rights"
+    for r in rows:
+        assert not [a for a in r["args"] if "user" in a], r["name"]
+        if r["name"] not in PURE_HELPERS:
+            assert "auth.uid()" in r["prosrc"], r["name"]
+
+
+def test_no_sequence_is_usable_by_api_roles(catalog):
+    # Supabase's default privileges grant ALL on new sequences too.
+    sequences = catalog.execute(
+        "select c.oid, n.nspname || '.' || c.relname as name from pg_class c"
+        " join pg_namespace n on n.oid = c.relnamespace"
+        " where n.nspname in ('public', 'private') and c.relkind = 'S'"
+    ).fetchall()
+    open_ = [
+        (s["name"], role)
+        for s in sequences
+        for role in ("anon", "authenticated")
+        if catalog.execute(
+            "select has_sequence_privilege(%s, %s, 'usage, select, update') as ok",
+            (role, s["oid"]),
+        ).fetchone()["ok"]
+    ]
+    assert open_ == []
+
+
 def test_private_schema_is_closed_to_api_roles(catalog):
     for role, expected in (("anon", False), ("authenticated", False), ("service_role", True)):
         row = catalog.execute(

@@ -206,6 +206,12 @@ def test_user_cannot_update_any_table_but_users(conn, tenants, table):
         assert _denied(conn, f"update public.{table} set created_at = now()")
 
 
+@pytest.mark.parametrize("table", ALL_TABLES)
+def test_anon_cannot_update_any_table(conn, tenants, table):
+    with acting_as(conn, "anon"):
+        assert _denied(conn, f"update public.{table} set created_at = now()")
+
+
 def test_user_updates_own_name_and_picture_but_not_another_users(conn, tenants):
     a, b, _ = tenants
     with acting_as(conn, "authenticated", a.user_id):

@@ -153,6 +153,90 @@ def test_wallet_audit_reports_a_broken_balance_after_chain(conn):
     }
 
 
+def _ledger_row(conn: psycopg.Connection[Any]) -> tuple[uuid.UUID, uuid.UUID]:
+    user = make_user(conn, stars=3)
+    row = one(conn, "select id from public.wallet_transactions where user_id = %s", (user,))
+    return user, row["id"]
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "update public.wallet_transactions set amount = 300 where id = %(id)s",
+        "update public.wallet_transactions set metadata = '{\"note\": 1}' where id = %(id)s",
+        "delete from public.wallet_transactions where id = %(id)s",
+    ],
+)
+def test_ledger_rows_are_immutable_even_for_the_table_owner(conn, statement):
+    # The superuser owns the table and bypasses every grant and policy: only the trigger stops it.
+    _, row_id = _ledger_row(conn)
+    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"):
+        conn.execute(statement, {"id": row_id})
+    assert (
+        one(conn, "select amount from public.wallet_transactions where id = %s", (row_id,))[
+            "amount"
+        ]
+        == 3
+    )
+
+
+def test_ledger_cannot_be_truncated(conn):
+    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"):
+        conn.execute("truncate public.wallet_transactions")
+
+
+@pytest.mark.parametrize("role", ["service_role", "authenticated"])
+def test_ledger_rows_stay_immutable_even_if_a_role_were_granted_writes(conn, role):
+    # Grants are the first guard; the trigger holds even if a later migration granted too much.
+    user, row_id = _ledger_row(conn)
+    with conn.transaction(force_rollback=True):
+        conn.execute(f"grant update, delete on public.wallet_transactions to {role}")
+        conn.execute(
+            f"create policy wt_probe_u on public.wallet_transactions for update to {role}"
+            " using (true)"
+        )
+        conn.execute(
+            f"create policy wt_probe_d on public.wallet_transactions for delete to {role}"
+            " using (true)"
+        )
+        conn.execute(f"set local role {role}")
+        conn.execute(
+            "select set_config('request.jwt.claims', %s, true)",
+            (f'{{"role": "{role}", "sub": "{user}"}}',),
+        )
+        for statement in (
+            "update public.wallet_transactions set amount = 300 where id = %s",
+            "delete from public.wallet_transactions where id = %s",
+        ):
+            with (
+                pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"),
+                conn.transaction(),
+            ):
+                conn.execute(statement, (row_id,))
+
+
+def test_service_role_has_no_ledger_write_privilege(conn):
+    _, row_id = _ledger_row(conn)
+    with conn.transaction(force_rollback=True):
+        conn.execute("set local role service_role")
+        for statement in (
+            "update public.wallet_transactions set amount = 300 where id = %s",
+            "delete from public.wallet_transactions where id = %s",
+        ):
+            with (
+                pytest.raises(psycopg.errors.InsufficientPrivilege, match="permission denied"),
+                conn.transaction(),
+            ):
+                conn.execute(statement, (row_id,))
+
+
+def test_a_user_with_ledger_rows_cannot_be_deleted_out_from_under_them(conn):
+    user, _ = _ledger_row(conn)
+    # on delete restrict: a cascade would have to delete ledger rows, set null would update them.
+    with pytest.raises(psycopg.errors.RestrictViolation):
+        conn.execute("delete from public.users where id = %s", (user,))
+
+
 def test_wallet_audit_is_granted_to_service_role_only(conn):
     for role, allowed in (("service_role", True), ("authenticated", False), ("anon", False)):
         row = one(
