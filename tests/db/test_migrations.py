@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import psycopg
@@ -23,6 +26,18 @@ def test_migrations_apply_in_order_on_an_empty_database_and_only_once(database_f
     with connect(url) as conn:
         server = conn.execute("show server_version_num").fetchone()
         assert server is not None and int(server[0]) >= 150000
+    # With MIMIVIBE_PG_BIN (e.g. Debian's postgresql-15) the session really runs that server.
+    bin_dir = os.environ.get("MIMIVIBE_PG_BIN")
+    if bin_dir and not os.environ.get("DATABASE_URL"):
+        version = subprocess.run(
+            [str(Path(bin_dir) / "postgres"), "--version"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        match = re.search(r"\) (\d+)\.", version)
+        assert match is not None, version
+        assert int(server[0]) // 10000 == int(match.group(1))
 
 
 def test_history_is_kept_in_the_supabase_cli_table(migrated_db):
