@@ -16,7 +16,7 @@ import pytest
 
 from devstack.journey import Journey, buy, invite_a_friend, sign_in, sign_in_first_user
 from devstack.stripe_standin import StandinControl
-from tests.support.local_stack import journey_on_local_stack
+from tests.support.local_stack import assert_wallets_consistent, journey_on_local_stack
 
 
 @pytest.fixture(scope="module")
@@ -24,6 +24,12 @@ def journey(tmp_path_factory: Any, database_factory: Any) -> Iterator[Journey]:
     with journey_on_local_stack(tmp_path_factory.mktemp("stack"),
                                 database_factory(migrate=False, bootstrap=False)) as journey:
         yield journey
+
+
+@pytest.fixture(autouse=True)
+def wallets_stay_consistent(journey: Journey) -> Iterator[None]:
+    yield
+    assert_wallets_consistent(journey.info["database_url"])
 
 
 def test_friend_redeems_and_buys_and_the_inviters_coins_arrive(journey):
