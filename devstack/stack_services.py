@@ -238,8 +238,10 @@ def _idp_env(stack: LocalStack) -> dict[str, str]:
 
 def _idp_describe(stack: LocalStack) -> dict[str, Any]:
     base = stack.url("identity")
+    # The shared secret lets tools sign HS256 custom tokens without calling the provider.
     return {"issuer": base, "audience": "mimivibe", "token_url": base + "/token",
-            "jwks_url": base + "/.well-known/jwks.json"}
+            "jwks_url": base + "/.well-known/jwks.json",
+            "hs256_secret": stack.secrets.get("idp_hs256_secret")}
 
 
 # -- Stripe (stand-in, unless a real Stripe test key is configured) ------------------------
