@@ -77,6 +77,8 @@ class Journey:
         rows = self.expect(self.rest("GET", "users?select=*", self.state[user]["token"]), 200)
         if len(rows) != 1:
             raise StepFailed(f"expected exactly the own row, got {len(rows)}")
+        if rows[0]["id"] != self.state[user]["user"]["id"]:
+            raise StepFailed(f"REST /users returned {rows[0]['id']}, not the signed-in user")
         return dict(rows[0])
 
 
