@@ -156,11 +156,7 @@ def adapter(route: Route, *, function: str) -> Callable[[Mapping[str, Any], Any]
                 logger.exception("%s crashed", function, extra={"request_id": request_id})
                 response = error_response(AppError(), request_id)
             response.setdefault("headers", {})["x-request-id"] = request_id
-            invocation.finish(
-                int(response.get("statusCode", 200)),
-                request.body if request is not None else b"",
-                response.get("body"),
-            )
+            invocation.finish(int(response.get("statusCode", 200)))
             return response
 
     return handler

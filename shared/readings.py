@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
+from shared import observability
 from shared.container import PerSettings
 from shared.errors import AppError, ValidationFailed
 from shared.http import RequestModel
@@ -120,6 +121,8 @@ class ReadingService:
             raise AppError("Creating the reading returned no job.")
         response = CreateReadingResponse.model_validate(data)
         if not data.get("replayed"):
+            # Only the first call charged: a replay returns the same 202 and counts nothing.
+            observability.record_reading_created(response.cost_stars)
             self._deliver(str(response.job_id))
         return response
 

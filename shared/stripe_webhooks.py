@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from shared import observability
 from shared.container import PerContainer
 from shared.errors import InvalidPayload, InvalidWebhookSignature
 
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
     from shared.db import Database
 
 TOLERANCE_SECONDS = 300
+# The event_type dimension of a verified delivery whose body is not a Stripe event.
+MALFORMED_EVENT_TYPE = "malformed"
 APPLY_FUNCTION = "apply_stripe_event"
 HANDLED_TYPES = frozenset({
     "payment_intent.succeeded",
@@ -121,11 +124,27 @@ class WebhookProcessor:
         self._tolerance = tolerance_seconds
 
     def handle(self, payload: bytes, signature: str | None) -> WebhookResult:
-        verify_signature(payload, signature, self._secrets, tolerance_seconds=self._tolerance)
-        event = parse_event(payload)
+        """Verify, parse and apply one delivery; the WebhookEvents metric records its outcome."""
+        try:
+            verify_signature(payload, signature, self._secrets, tolerance_seconds=self._tolerance)
+        except InvalidWebhookSignature:
+            observability.record_webhook_event(None, "rejected")
+            raise
+        try:
+            event = parse_event(payload)
+        except InvalidPayload:
+            observability.record_webhook_event(MALFORMED_EVENT_TYPE, "rejected")
+            raise
         if event.type not in HANDLED_TYPES:
+            observability.record_webhook_event(event.type, "ignored")
             return WebhookResult(duplicate=False, result="ignored")
-        return self.apply(event)
+        try:
+            result = self.apply(event)
+        except Exception:
+            observability.record_webhook_event(event.type, "failed")
+            raise
+        observability.record_webhook_event(event.type, "duplicate" if result.duplicate else "applied")
+        return result
 
     def apply(self, event: StripeEvent) -> WebhookResult:
         from shared.db import execute
@@ -136,10 +155,7 @@ class WebhookProcessor:
         }
         data = execute(self._database.service.rpc(APPLY_FUNCTION, params)).data
         result = WebhookResult.model_validate(data)
-        if result.stars_credited:
-            from shared.observability import STARS_CREDITED, metrics
-
-            metrics.add(STARS_CREDITED, result.stars_credited)
+        observability.record_stars_moved(result.stars_credited, result.stars_clawed_back)
         return result
 
 
