@@ -35,9 +35,9 @@ class Provider:
     issuer: str
     audience: str | None
     key: SigningKey | None = None
-    secret: str | None = None
+    secret: str | None = None  # custom only: a shared HS256 secret next to its JWKS key
 
-    def token(self, subject: str, **claims: object) -> str:
+    def claims(self, subject: str, **claims: object) -> dict[str, object]:
         now = int(time.time())
         body: dict[str, object] = {"iss": self.issuer, "sub": subject, "iat": now,
                                    "exp": now + 600}
@@ -46,11 +46,17 @@ class Provider:
         if self.name == "firebase":
             body["auth_time"] = now - 30
         body.update(claims)
-        body = {k: v for k, v in body.items() if v is not None}
-        if self.secret is not None:
-            return jwt.encode(body, self.secret, algorithm="HS256")
+        return {k: v for k, v in body.items() if v is not None}
+
+    def token(self, subject: str, **claims: object) -> str:
+        """RS256 with the provider's published key."""
         assert self.key is not None
-        return self.key.sign(body)
+        return self.key.sign(self.claims(subject, **claims))
+
+    def hs256_token(self, subject: str, **claims: object) -> str:
+        """HS256 with the custom provider's shared secret."""
+        assert self.secret is not None
+        return jwt.encode(self.claims(subject, **claims), self.secret, algorithm="HS256")
 
 
 @dataclass
@@ -73,32 +79,36 @@ class Stack:
         return response.json()
 
     def rest(self, method: str, path: str, token: str | None, **kwargs) -> httpx.Response:
+        """A REST call with the anon API key; `token` None sends no Authorization at all."""
         headers = {"apikey": api_key("anon"), **kwargs.pop("headers", {})}
-        headers["Authorization"] = f"Bearer {token or api_key('anon')}"
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
         return self.http.request(method, f"{self.rest_url}/{path}", headers=headers, **kwargs)
 
 
 @contextmanager
 def local_stack(database_url: str, tmp: Path) -> Iterator[Stack]:
     endpoints = JwksEndpoints()
-    keys = {name: SigningKey.rsa() for name in ("clerk", "auth0", "firebase")}
+    keys = {name: SigningKey.rsa() for name in ("clerk", "auth0", "firebase", "custom")}
     for name, key in keys.items():
         endpoints.publish(name, key)
     with support.stack_base(database_url, tmp, jwt_secret=JWT_SECRET, upstash_token=UPSTASH_TOKEN,
                             rate_limit=RATE_LIMIT) as base:
         jwks = base.servers.enter_context(ServerThread(endpoints.app(), name="jwks"))
         providers = {
-            "clerk": Provider("clerk", "https://clerk.e2e.test", None, keys["clerk"]),
+            "clerk": Provider("clerk", "https://clerk.e2e.test", "mimivibe-app", keys["clerk"]),
             "auth0": Provider("auth0", "https://e2e.auth0.test/", "https://api.e2e.test",
                               keys["auth0"]),
             "firebase": Provider("firebase", f"https://securetoken.google.com/{FIREBASE_PROJECT}",
                                  FIREBASE_PROJECT, keys["firebase"]),
-            "custom": Provider("custom", "https://id.e2e.test", "mimivibe",
+            # Like the local stack's provider: a JWKS for RS256 and a shared HS256 secret.
+            "custom": Provider("custom", "https://id.e2e.test", "mimivibe", keys["custom"],
                                secret=CUSTOM_SECRET),
         }
         functions_url = base.serve_functions({
             "CLERK_ISSUER": providers["clerk"].issuer,
             "CLERK_JWKS_URL": f"{jwks.url}/clerk/jwks.json",
+            "CLERK_AUDIENCE": "mimivibe-app",
             "AUTH0_ISSUER": providers["auth0"].issuer,
             "AUTH0_AUDIENCE": "https://api.e2e.test",
             "AUTH0_JWKS_URL": f"{jwks.url}/auth0/jwks.json",
@@ -107,5 +117,6 @@ def local_stack(database_url: str, tmp: Path) -> Iterator[Stack]:
             "CUSTOM_ISSUER": providers["custom"].issuer,
             "CUSTOM_AUDIENCE": "mimivibe",
             "CUSTOM_HS256_SECRET": CUSTOM_SECRET,
+            "CUSTOM_JWKS_URL": f"{jwks.url}/custom/jwks.json",
         })
         yield Stack(database_url, base.rest_url, functions_url, providers, base.http)

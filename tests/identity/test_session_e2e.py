@@ -68,53 +68,119 @@ def test_body_profile_is_used_when_the_token_has_none(stack: Stack):
     assert response.json()["user"]["picture_url"] == "https://img.test/m.png"
 
 
-def _invalid_tokens(stack: Stack) -> dict[str, str]:
-    auth0 = stack.providers["auth0"]
-    firebase = stack.providers["firebase"]
+OTHER_TENANT = {  # the same kind of provider, configured for someone else
+    "clerk": ("https://other.clerk.test", "mimivibe-app"),
+    "auth0": ("https://other.auth0.test/", "https://api.e2e.test"),
+    "firebase": ("https://securetoken.google.com/other-project", "other-project"),
+    "custom": ("https://id.other.test", "mimivibe"),
+}
+INVALID_KINDS = [
+    "expired", "not_yet_valid", "wrong_audience", "wrong_issuer", "other_tenant",
+    "bad_signature", "alg_none", "hs256_with_public_key", "unknown_kid", "tampered",
+]
+# The reason the 401 names. Custom also holds a shared HS256 secret, so an HS256 token signed
+# with its public key reaches the secret check and fails there.
+REASONS = {
+    "expired": "expired", "not_yet_valid": "not_yet_valid", "wrong_audience": "wrong_audience",
+    "wrong_issuer": "unknown_issuer", "other_tenant": "unknown_issuer",
+    "bad_signature": "bad_signature", "alg_none": "algorithm_not_allowed",
+    "hs256_with_public_key": "algorithm_not_allowed", "unknown_kid": "unknown_key",
+    "tampered": "bad_signature",
+}
+
+
+def _invalid_token(stack: Stack, provider: str, kind: str) -> str:
+    p = stack.providers[provider]
+    assert p.key is not None
     now = int(time.time())
     subject = uuid.uuid4().hex
-    assert auth0.key is not None
-    return {
-        "expired": auth0.token(subject, iat=now - 3600, exp=now - 600),
-        "not_yet_valid": auth0.token(subject, nbf=now + 600),
-        "wrong_audience": auth0.token(subject, aud="https://other.test"),
-        "unknown_issuer": auth0.token(subject, iss="https://evil.test/"),
-        "other_firebase_project": firebase.token(
-            subject, iss="https://securetoken.google.com/other", aud="other"
-        ),
-        "bad_signature": SigningKey.rsa(kid=auth0.key.kid).sign(
-            {"iss": auth0.issuer, "aud": auth0.audience, "sub": subject, "iat": now,
-             "exp": now + 600}
-        ),
-        "alg_none": forge({"alg": "none", "kid": auth0.key.kid},
-                          {"iss": auth0.issuer, "aud": auth0.audience, "sub": subject,
-                           "iat": now, "exp": now + 600}),
-        "hs256_with_public_key": forge(
-            {"alg": "HS256", "kid": auth0.key.kid},
-            {"iss": auth0.issuer, "aud": auth0.audience, "sub": subject, "iat": now,
-             "exp": now + 600},
-            hmac_key=auth0.key.public_pem(),
-        ),
-        "unknown_kid": auth0.key.sign(
-            {"iss": auth0.issuer, "aud": auth0.audience, "sub": subject, "iat": now,
-             "exp": now + 600}, kid="rotated-away"),
-        "tampered": tamper(auth0.token(subject), sub="someone-else"),
-        "access_token_as_provider_token": jwt.encode(
-            {"sub": str(uuid.uuid4()), "role": "authenticated", "aud": "authenticated",
-             "iat": now, "exp": now + 600}, JWT_SECRET, algorithm="HS256"),
-        "garbage": "abc.def.ghi",
-    }
+    claims = p.claims(subject)
+    if kind == "expired":
+        return p.token(subject, iat=now - 3600, exp=now - 600)
+    if kind == "not_yet_valid":
+        return p.token(subject, nbf=now + 600)
+    if kind == "wrong_audience":
+        return p.token(subject, aud="https://other.test")
+    if kind == "wrong_issuer":
+        return p.token(subject, iss="https://evil.test/")
+    if kind == "other_tenant":
+        issuer, audience = OTHER_TENANT[provider]
+        return p.token(subject, iss=issuer, aud=audience)
+    if kind == "bad_signature":
+        return SigningKey.rsa(kid=p.key.kid).sign(claims)
+    if kind == "alg_none":
+        return forge({"alg": "none", "typ": "JWT", "kid": p.key.kid}, claims)
+    if kind == "hs256_with_public_key":
+        return forge({"alg": "HS256", "typ": "JWT", "kid": p.key.kid}, claims,
+                     hmac_key=p.key.public_pem())
+    if kind == "unknown_kid":
+        return p.key.sign(claims, kid="rotated-away")
+    assert kind == "tampered"
+    return tamper(p.token(subject), sub="someone-else")
 
 
-@pytest.mark.parametrize("kind", [
-    "expired", "not_yet_valid", "wrong_audience", "unknown_issuer", "other_firebase_project",
-    "bad_signature", "alg_none", "hs256_with_public_key", "unknown_kid", "tampered",
-    "access_token_as_provider_token", "garbage",
-])
-def test_invalid_provider_token_is_401(stack: Stack, kind):
-    response = stack.session(_invalid_tokens(stack)[kind])
-    assert_error(response, 401, "unauthorized")
+def _assert_refused(stack: Stack, token: str, reason: str) -> None:
+    with psycopg.connect(stack.database_url) as conn:
+        users = conn.execute("select count(*) from public.users").fetchone()
+    response = stack.session(token)
+    body = assert_error(response, 401, "unauthorized")
+    assert body["error"]["details"] == {"reason": reason}
     assert response.headers["www-authenticate"].startswith("Bearer")
+    assert "access_token" not in body
+    with psycopg.connect(stack.database_url) as conn:
+        assert conn.execute("select count(*) from public.users").fetchone() == users
+
+
+@pytest.mark.parametrize("kind", INVALID_KINDS)
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_invalid_provider_token_is_401(stack: Stack, provider, kind):
+    reason = REASONS[kind]
+    if provider == "custom" and kind == "hs256_with_public_key":
+        reason = "bad_signature"
+    _assert_refused(stack, _invalid_token(stack, provider, kind), reason)
+
+
+def test_firebase_token_of_the_right_issuer_but_another_audience_is_401(stack: Stack):
+    token = stack.providers["firebase"].token(uuid.uuid4().hex, aud="other-project")
+    _assert_refused(stack, token, "wrong_audience")
+
+
+def test_firebase_token_with_auth_time_in_the_future_is_401(stack: Stack):
+    token = stack.providers["firebase"].token(uuid.uuid4().hex,
+                                              auth_time=int(time.time()) + 3600)
+    _assert_refused(stack, token, "not_yet_valid")
+
+
+def test_custom_hs256_token_with_the_shared_secret_is_accepted(stack: Stack):
+    subject = uuid.uuid4().hex
+    body = stack.session(stack.providers["custom"].hs256_token(subject)).json()
+    rs256 = stack.session(stack.providers["custom"].token(subject)).json()
+    assert body["user"]["id"] == rs256["user"]["id"]
+
+
+@pytest.mark.parametrize("kind", ["wrong_secret", "expired", "tampered", "wrong_audience"])
+def test_invalid_custom_hs256_token_is_401(stack: Stack, kind):
+    custom = stack.providers["custom"]
+    subject = uuid.uuid4().hex
+    now = int(time.time())
+    token, reason = {
+        "wrong_secret": (jwt.encode(custom.claims(subject), "another-secret-" + "x" * 32,
+                                    algorithm="HS256"), "bad_signature"),
+        "expired": (custom.hs256_token(subject, iat=now - 3600, exp=now - 600), "expired"),
+        "tampered": (tamper(custom.hs256_token(subject), sub="someone-else"), "bad_signature"),
+        "wrong_audience": (custom.hs256_token(subject, aud="other"), "wrong_audience"),
+    }[kind]
+    _assert_refused(stack, token, reason)
+
+
+@pytest.mark.parametrize("token", [
+    "abc.def.ghi",
+    jwt.encode({"sub": str(uuid.uuid4()), "role": "authenticated", "aud": "authenticated",
+                "iat": int(time.time()), "exp": int(time.time()) + 600}, JWT_SECRET,
+               algorithm="HS256"),
+], ids=["garbage", "access_token_as_provider_token"])
+def test_malformed_or_foreign_token_is_401(stack: Stack, token):
+    assert_error(stack.session(token), 401, "unauthorized")
 
 
 def test_missing_token_is_401(stack: Stack):
