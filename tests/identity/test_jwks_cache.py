@@ -50,19 +50,55 @@ def test_unknown_kids_do_not_refetch_on_every_request(jwks_server):
     assert endpoints.fetch_count(name) <= 2
 
 
-def test_rotated_key_is_picked_up_by_one_refetch(jwks_server):
-    endpoints, name, verifier, issuer = _fresh(jwks_server, cooldown=0.2)
+def _rotating(jwks_server, provider: str):
+    """A verifier with only `provider` on, its JWKS at a fresh path; (endpoints, name, verifier,
+    claims factory)."""
+    endpoints, url = jwks_server
+    name = uuid.uuid4().hex[:8]
+    jwks_url = f"{url}/{name}/jwks.json"
+    issuer, audience = {
+        "clerk": (f"https://{name}.clerk.test", None),
+        "auth0": (f"https://{name}.auth0.test/", "api"),
+        "firebase": (f"https://securetoken.google.com/{name}", name),
+        "custom": (f"https://{name}.id.test", None),
+    }[provider]
+    settings = make_settings(**{
+        "clerk": {"clerk_issuer": issuer, "clerk_jwks_url": jwks_url},
+        "auth0": {"auth0_issuer": issuer, "auth0_jwks_url": jwks_url, "auth0_audience": "api"},
+        "firebase": {"firebase_project_id": name, "firebase_jwks_url": jwks_url},
+        "custom": {"custom_issuer": issuer, "custom_jwks_url": jwks_url},
+    }[provider])
+    verifier = build_identity_verifier(settings, jwks_cooldown_seconds=0.2)
+    extra = {"auth_time": int(time.time()) - 60} if provider == "firebase" else {}
+
+    def claims(subject: str | None = None):
+        return claims_for(issuer, audience, subject=subject, **extra)
+
+    return endpoints, name, verifier, claims
+
+
+@pytest.mark.parametrize("provider", ["clerk", "auth0", "firebase", "custom"])
+def test_rotated_key_is_picked_up_by_one_refetch(jwks_server, provider):
+    endpoints, name, verifier, claims = _rotating(jwks_server, provider)
     old, new = SigningKey.rsa(), SigningKey.rsa()
     endpoints.publish(name, old)
-    assert verifier.verify(old.sign(claims_for(issuer, None, subject="u1"))).external_id == "u1"
+    assert verifier.verify(old.sign(claims("u1"))).external_id == "u1"
 
-    endpoints.publish(name, new)
+    # The provider publishes the next key next to the current one, then signs with it.
+    endpoints.publish(name, old, new)
     time.sleep(0.25)
-    assert verifier.verify(new.sign(claims_for(issuer, None, subject="u2"))).external_id == "u2"
+    assert verifier.verify(new.sign(claims("u2"))).external_id == "u2"
+    assert verifier.verify(old.sign(claims("u3"))).external_id == "u3"
     assert endpoints.fetch_count(name) == 2
 
-    # The retired key is gone from the refreshed set.
-    assert_unauthorized(verifier, old.sign(claims_for(issuer, None)), "unknown_key")
+    # The retired key is dropped; once the set is refetched, its tokens are refused.
+    endpoints.publish(name, new)
+    time.sleep(0.25)
+    assert_unauthorized(verifier, SigningKey.rsa().sign(claims()), "unknown_key")
+    assert endpoints.fetch_count(name) == 3
+    assert_unauthorized(verifier, old.sign(claims()), "unknown_key")
+    assert verifier.verify(new.sign(claims("u4"))).external_id == "u4"
+    assert endpoints.fetch_count(name) <= 4
 
 
 def test_unreachable_jwks_is_service_unavailable():
