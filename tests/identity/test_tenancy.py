@@ -33,6 +33,17 @@ class Tenant:
     rows: dict[str, str]  # table → id of a row the tenant owns (or can see)
 
 
+# Every RPC of API.md, with arguments that would act on data if the caller were let through.
+def _rpc_calls(tenant: Tenant) -> dict[str, dict[str, object]]:
+    return {
+        "exchange_coins": {"coins": 100, "idempotency_key": uuid.uuid4().hex},
+        "search_readings": {"query": "ความรัก"},
+        "reading_status": {"job_id": tenant.rows["jobs"]},
+        "set_default_payment_method": {"payment_method_id": tenant.rows["user_payment_methods"]},
+        "wallet_summary": {},
+    }
+
+
 def _seed(conn: psycopg.Connection, user_id: str) -> dict[str, str]:
     """One row per table for `user_id`, written as the superuser (the way SQL functions do)."""
     rows: dict[str, str] = {"users": user_id}
@@ -71,7 +82,8 @@ def _seed(conn: psycopg.Connection, user_id: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def tenants(stack: Stack) -> tuple[Tenant, Tenant]:
+def three(stack: Stack) -> tuple[Tenant, Tenant, Tenant]:
+    """A and B with a row in every table; C, invited by B."""
     signed = [stack.sign_in("custom", name=f"Tenant {n}") for n in "ABC"]
     a, b, c = (Tenant(s["user"]["id"], s["access_token"], s["user"]["invite_code"], {})
                for s in signed)
@@ -85,7 +97,13 @@ def tenants(stack: Stack) -> tuple[Tenant, Tenant]:
         a.rows["user_invites"] = str(scalar(conn,
             "insert into public.user_invites (inviter_id, invite_code)"
             " values (%s, %s) returning id", (a.id, a.invite_code)))
-    return a, b
+    c.rows["user_invites"] = b.rows["user_invites"]
+    return a, b, c
+
+
+@pytest.fixture(scope="module")
+def tenants(three: tuple[Tenant, Tenant, Tenant]) -> tuple[Tenant, Tenant]:
+    return three[0], three[1]
 
 
 def _snapshot(stack: Stack, user_id: str) -> tuple:
@@ -100,6 +118,13 @@ def _snapshot(stack: Stack, user_id: str) -> tuple:
 
 def _key(table: str) -> str:
     return "user_id" if table == "stripe_customers" else "id"
+
+
+def _table_state(stack: Stack, table: str) -> list[tuple]:
+    """Every row of `table` as text, to compare before and after a refused write."""
+    with psycopg.connect(stack.database_url) as conn:
+        return [tuple(row) for row in conn.execute(
+            f"select t::text from public.{table} t order by 1").fetchall()]
 
 
 @pytest.mark.parametrize("table", TABLES)
@@ -117,11 +142,37 @@ def test_user_reads_only_their_own_rows(stack: Stack, tenants, table):
 
 @pytest.mark.parametrize("table", TABLES)
 def test_anonymous_requests_see_nothing(stack: Stack, tenants, table):
-    for token in (None, api_key("anon")):
-        response = stack.rest("GET", f"{table}?select=*", token)
+    with psycopg.connect(stack.database_url) as conn:
+        assert scalar(conn, f"select count(*) from public.{table}") > 0  # there is something
+    bare = stack.http.get(f"{stack.rest_url}/{table}?select=*")
+    for response in (bare, stack.rest("GET", f"{table}?select=*", None),
+                     stack.rest("GET", f"{table}?select=*", api_key("anon"))):
         assert response.status_code in (200, 401, 403), response.text
         if response.status_code == 200:
             assert response.json() == []
+
+
+@pytest.mark.parametrize("table", TABLES)
+def test_anonymous_requests_cannot_write(stack: Stack, tenants, table):
+    a, _ = tenants
+    before = _table_state(stack, table)
+    for method, kwargs in (("POST", {"json": {"user_id": a.id}}),
+                           ("PATCH", {"json": {"created_at": "2020-01-01T00:00:00Z"}}),
+                           ("DELETE", {})):
+        path = table if method == "POST" else f"{table}?{_key(table)}=eq.{a.rows[table]}"
+        response = stack.rest(method, path, api_key("anon"), **kwargs)
+        assert response.status_code in (400, 401, 403, 404) or response.status_code < 300
+    assert _table_state(stack, table) == before
+
+
+@pytest.mark.parametrize("rpc", ["exchange_coins", "search_readings", "reading_status",
+                                 "set_default_payment_method", "wallet_summary"])
+def test_anonymous_requests_cannot_call_the_rpcs(stack: Stack, tenants, rpc):
+    a, _ = tenants
+    before = _snapshot(stack, a.id), _table_state(stack, "user_payment_methods")
+    response = stack.rest("POST", f"rpc/{rpc}", api_key("anon"), json=_rpc_calls(a)[rpc])
+    assert response.status_code in (401, 403, 404), response.text
+    assert (_snapshot(stack, a.id), _table_state(stack, "user_payment_methods")) == before
 
 
 def test_user_cannot_change_or_delete_another_users_row(stack: Stack, tenants):
@@ -137,6 +188,35 @@ def test_user_cannot_change_or_delete_another_users_row(stack: Stack, tenants):
         assert patch.json() == []
     assert delete.status_code in (200, 204, 401, 403, 404)
     assert _snapshot(stack, b.id) == before
+
+
+@pytest.mark.parametrize("table", TABLES)
+def test_user_cannot_change_or_delete_another_users_rows_in_any_table(stack: Stack, tenants,
+                                                                      table):
+    a, b = tenants
+    before = _table_state(stack, table)
+    column = "name" if table == "users" else "created_at"
+    value = "pwned" if table == "users" else "2020-01-01T00:00:00Z"
+    target = f"{table}?{_key(table)}=eq.{b.rows[table]}"
+
+    patch = stack.rest("PATCH", target, a.token, json={column: value},
+                       headers={"Prefer": "return=representation"})
+    delete = stack.rest("DELETE", target, a.token, headers={"Prefer": "return=representation"})
+
+    for response in (patch, delete):
+        assert response.status_code in (401, 403, 404) or response.status_code < 300
+        if response.status_code == 200:
+            assert response.json() == []
+    assert _table_state(stack, table) == before
+
+
+def test_invitee_sees_the_invite_and_the_outsider_does_not(stack: Stack, three):
+    a, b, c = three
+    invite = b.rows["user_invites"]
+    for tenant, visible in ((b, True), (c, True), (a, False)):
+        rows = stack.rest("GET", f"user_invites?id=eq.{invite}", tenant.token)
+        assert rows.status_code == 200, rows.text
+        assert (rows.json() != []) is visible
 
 
 @pytest.mark.parametrize("table", [t for t in TABLES if t != "users"])
@@ -224,6 +304,18 @@ def test_rpc_cannot_make_another_users_card_default(stack: Stack, tenants):
         is_default = scalar(conn, "select is_default from public.user_payment_methods"
                                   " where id = %s", (card,))
     assert is_default is False
+
+
+def test_wallet_summary_is_the_callers_own(stack: Stack, tenants):
+    a, b = tenants
+    for tenant in (a, b):
+        summary = stack.rest("POST", "rpc/wallet_summary", tenant.token, json={})
+        assert summary.status_code == 200, summary.text
+        body = summary.json()
+        row = _snapshot(stack, tenant.id)
+        assert body["user_id"] == tenant.id
+        assert (body["star_balance"], body["coin_balance"], body["invite_code"]) == (
+            row[3], row[4], row[8])
 
 
 def test_rpc_exchange_and_search_act_on_the_callers_own_data(stack: Stack, tenants):
