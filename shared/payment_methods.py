@@ -2,7 +2,8 @@
 and remove a saved card (detach it at Stripe, deactivate the row at once).
 
 The card itself reaches `user_payment_methods` through the webhook (payment_method.attached), so
-the app never sends card data to us. A SetupIntent is created once per (user, Idempotency-Key).
+the app never sends card data to us. A SetupIntent is created once per (user, Idempotency-Key):
+Stripe's idempotency key covers concurrent twins, the recorded id every later replay.
 """
 
 from __future__ import annotations
@@ -48,15 +49,23 @@ class PaymentMethodsService:
             self._rate_limiter.hit(RATE_LIMIT_SCOPE, str(user.user_id))
 
     def setup(self, user: AuthenticatedUser, client_key: str | None) -> SetupResponse:
+        """A SetupIntent for the caller's Customer; with a client key, the same one every time
+        (recorded in the database, so a replay does not depend on Stripe's 24-hour window)."""
         import stripe
 
         from shared.payments import ensure_customer
         from shared.stripe_client import idempotency_key, stripe_error
 
         self._limit(user)
-        customer = ensure_customer(self._database, self._stripe, user.user_id)
-        key = client_key or f"auto:{uuid.uuid4()}"
         try:
+            recorded = self._setup_rpc("find_setup_intent", {
+                "p_user_id": str(user.user_id), "p_idempotency_key": client_key,
+            }) if client_key else None
+            if recorded:
+                found = self._stripe.v1.setup_intents.retrieve(recorded)
+                return SetupResponse(setup_intent_id=found.id, client_secret=found.client_secret)
+            customer = ensure_customer(self._database, self._stripe, user.user_id)
+            key = client_key or f"auto:{uuid.uuid4()}"
             intent = self._stripe.v1.setup_intents.create(
                 {"customer": customer, "payment_method_types": ["card"], "usage": "off_session",
                  "metadata": {"user_id": str(user.user_id)}},  # type: ignore[arg-type]
@@ -64,7 +73,18 @@ class PaymentMethodsService:
             )
         except stripe.StripeError as exc:
             raise stripe_error(exc) from exc
+        if client_key:
+            self._setup_rpc("record_setup_intent", {
+                "p_user_id": str(user.user_id), "p_idempotency_key": client_key,
+                "p_setup_intent_id": intent.id,
+            })
         return SetupResponse(setup_intent_id=intent.id, client_secret=intent.client_secret)
+
+    def _setup_rpc(self, name: str, params: dict[str, Any]) -> str | None:
+        from shared.db import execute
+
+        data = execute(self._database.service.rpc(name, params)).data
+        return data if isinstance(data, str) and data else None
 
     def remove(self, user: AuthenticatedUser, method_id: str) -> None:
         """Detach and deactivate one of the caller's cards; anything else is 404."""

@@ -76,6 +76,7 @@ _TABLE: list[tuple[str, str, Handler]] = [
     ("GET", "/v1/refunds", refunds.list_refunds),
     ("GET", f"/v1/refunds/{_ID}", refunds.retrieve_refund),
     ("POST", "/v1/setup_intents", setup_intents.create_setup_intent),
+    ("GET", "/v1/setup_intents", setup_intents.list_setup_intents),
     ("GET", f"/v1/setup_intents/{_ID}", setup_intents.retrieve_setup_intent),
     ("POST", f"/v1/setup_intents/{_ID}/confirm", setup_intents.confirm_setup_intent),
     ("POST", f"/v1/setup_intents/{_ID}/cancel", setup_intents.cancel_setup_intent),

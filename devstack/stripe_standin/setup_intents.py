@@ -99,3 +99,8 @@ def cancel_setup_intent(state: StandinState, params: Obj, ctx: RequestContext,
         params, "cancellation_reason", ("abandoned", "duplicate", "requested_by_customer"))})
     state.emit("setup_intent.canceled", seti, ctx)
     return seti
+
+
+def list_setup_intents(state: StandinState, params: Obj, ctx: RequestContext) -> Obj:
+    items = forms.matching(state.setup_intents.values(), params, "customer", "payment_method")
+    return objects.paginate("/v1/setup_intents", items, params)

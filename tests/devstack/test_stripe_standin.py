@@ -277,6 +277,10 @@ def test_list_endpoints_filter_by_the_parameters_given(env: Stack) -> None:
     assert [r.id for r in v1.refunds.list(params={"charge": text(mine.latest_charge)}).data] == [
         refund.id]
     assert v1.refunds.list(params={"payment_intent": other.id}).data == []
+    setup = v1.setup_intents.create(params={"customer": text(mine.customer)})
+    assert [i.id for i in v1.setup_intents.list(
+        params={"customer": text(mine.customer)}).data] == [setup.id]
+    assert v1.setup_intents.list(params={"customer": text(other.customer)}).data == []
     kinds = {e.type for e in v1.events.list(params={"type": "charge.refunded"}).data}
     assert kinds == {"charge.refunded"}
 

@@ -186,3 +186,24 @@ def test_purchases_are_rate_limited_per_user(stack: MoneyStack):
 def test_the_ledger_stays_consistent(stack: MoneyStack):
     with psycopg.connect(stack.database_url) as conn:
         assert conn.execute("select * from public.wallet_audit()").fetchall() == []
+
+
+def test_a_replayed_setup_returns_the_first_setup_intent(stack: MoneyStack):
+    user = stack.sign_in()
+    key = str(uuid.uuid4())
+    first = stack.call("payment-methods", user, path="/setup", key=key)
+    with stack.standin.state.lock:
+        # As after Stripe's 24-hour idempotency window: only our record can replay now.
+        stack.standin.state.idempotency.clear()
+    again = stack.call("payment-methods", user, path="/setup", key=key)
+    other = stack.call("payment-methods", user, path="/setup", key=str(uuid.uuid4()))
+
+    assert (first.status_code, again.status_code, other.status_code) == (201, 201, 201)
+    assert again.json() == first.json()
+    assert other.json()["setup_intent_id"] != first.json()["setup_intent_id"]
+    customer = stack.rest("GET", "stripe_customers?select=stripe_customer_id", user).json()
+    intents = stack.stripe.v1.setup_intents.list({"customer": customer[0]["stripe_customer_id"]})
+    assert sorted(i.id for i in intents.data) == sorted(
+        [first.json()["setup_intent_id"], other.json()["setup_intent_id"]])
+    extra = stack.call("payment-methods", user, path="/setup", key=key, json={"usage": "x"})
+    assert (extra.status_code, extra.json()["error"]["code"]) == (422, "validation_error")
