@@ -141,3 +141,38 @@ def test_statements_split_like_the_supabase_cli():
         "do $body$ begin perform 1; end $body$",
         "/* block; /* nested; */ */ select 1",
     ]
+
+
+def test_semicolons_inside_parentheses_atomic_bodies_and_after_a_backslash_do_not_split():
+    script = (
+        "create function f() returns int language sql\n"
+        "begin atomic\n  select 1;\n  select case when true then 2 end;\nend;\n"
+        "create rule r as on insert to t do also (insert into a values (1); insert into b values (2));\n"
+        "select 1 \\; select 2;\n"
+        "select a$$b;\n"
+        "select $ก$ a;b $ก$;\n"
+        "create function g() returns int begin  atomic -- c\n select 3; /* x */ END;\n"
+    )
+    assert split_statements(script) == [
+        "create function f() returns int language sql\n"
+        "begin atomic\n  select 1;\n  select case when true then 2 end;\nend",
+        "create rule r as on insert to t do also (insert into a values (1); insert into b values (2))",
+        "select 1 \\; select 2",
+        "select a$$b",
+        "select $ก$ a;b $ก$",
+        "create function g() returns int begin  atomic -- c\n select 3; /* x */ END",
+    ]
+
+
+def test_a_migration_with_a_sql_standard_function_body_applies(database_factory, tmp_path):
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    (folder / "20260101000000_create_f.sql").write_text(
+        "create function public.f(x int) returns int language sql\n"
+        "begin atomic\n  select case when x > 0 then x else 0 end;\nend;\n"
+        "revoke all on function public.f(int) from public;\n"
+    )
+    url = database_factory(migrate=False)
+    assert migrate_up(url, folder) == ["20260101000000"]
+    with connect(url) as conn:
+        assert conn.execute("select public.f(4), public.f(-1)").fetchone() == (4, 0)
