@@ -18,13 +18,13 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
+from shared import observability
+from shared.consumer_config import ConsumerConfig, consumer_config
 from shared.container import PerSettings
-from shared.errors import ConfigError
 from shared.http import RequestModel
 
 if TYPE_CHECKING:
@@ -35,9 +35,13 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("mimivibe.consumer")
 
+__all__ = ["ConsumeRequest", "ConsumerConfig", "ConsumerReport", "JobConsumer",
+           "build_job_consumer", "get_job_consumer", "set_job_consumer"]
+
 CLAIM_FUNCTION = "claim_reading_jobs"
 FINISH_FUNCTION = "finish_reading_jobs"
 SWEEP_FUNCTION = "reading_jobs_to_enqueue"
+RELEASE_FUNCTION = "release_reading_jobs_enqueued"
 EXPIRE_INVITES_FUNCTION = "expire_pending_invites"
 QUEUE_HEALTH_FUNCTION = "queue_health"
 
@@ -55,23 +59,6 @@ class ConsumerReport(BaseModel):
     requeued: int = 0
     expired_invites: int = 0
     duration_ms: int = 0
-
-
-@dataclass(frozen=True)
-class ConsumerConfig:
-    batch_size: int = 10
-    # A claimed job's lease, and how long a stream entry may stay pending before another
-    # consumer takes it over; longer than the slowest pipeline run (an LLM call and a re-ask).
-    visibility_timeout_seconds: int = 120
-    backoff_base_seconds: float = 10.0
-    backoff_max_seconds: float = 3600.0
-    sweep_limit: int = 200
-    # A new job gets this long to reach the stream from create-reading before the sweep does it.
-    sweep_grace_seconds: int = 10
-    # Time one job is assumed to take until this invocation has measured its own: no batch
-    # is claimed unless the time left covers it at that rate, plus the reserve.
-    job_budget_seconds: float = 1.0
-    reserve_seconds: float = 2.0
 
 
 class JobConsumer:
@@ -99,65 +86,105 @@ class JobConsumer:
 
     # -- the invocation ---------------------------------------------------------------
     def run(self, *, deadline: float, max_jobs: int | None = None) -> ConsumerReport:
-        """Work until `deadline` (time.monotonic()) minus the reserve, or `max_jobs` claims."""
+        """Work until `deadline` (time.monotonic()) minus the reserve, or `max_jobs` claims.
+
+        When the stream cannot be reached, the SQL-only housekeeping still runs (expired
+        invites, queue metrics) and the report says what was done; the jobs wait in Postgres,
+        and the sweep streams them once Redis answers again.
+        """
         started = time.monotonic()
         report = ConsumerReport()
         worker_id = f"{self.consumer_name}/{uuid.uuid4().hex[:12]}"
         limit = max_jobs if max_jobs is not None else 10**9
         cfg = self.config
+        if deadline - started < cfg.job_budget_seconds + cfg.reserve_seconds:
+            logger.warning("%.1f s left cannot cover one job (%.1f s + %.1f s reserve): "
+                           "housekeeping only", deadline - started, cfg.job_budget_seconds,
+                           cfg.reserve_seconds)
 
-        self._queue.ensure_group()
-        backlog = self._queue.reclaim(self.consumer_name, cfg.visibility_timeout_seconds * 1000,
-                                      min(limit, cfg.batch_size * 10))
+        backlog: list[StreamEntry] = []
+        stream_up = self._stream_step("reclaim", lambda: backlog.extend(self._queue.reclaim(
+            self.consumer_name, cfg.visibility_timeout_seconds * 1000,
+            min(limit, cfg.batch_size * 10))))
         report.reclaimed = len(backlog)
-        report.requeued = self._sweep()
+        if stream_up:
+            stream_up = self._stream_step("sweep", lambda: self._sweep(report))
         report.expired_invites = self._expire_invites()
 
+        if stream_up:
+            self._stream_step("drain", lambda: self._drain(deadline, limit, backlog, worker_id,
+                                                           report))
+        self._record_queue_health()
+        observability.record_consumer_run(report.succeeded, report.retried,
+                                          report.dead_lettered, report.reclaimed)
+        report.duration_ms = round((time.monotonic() - started) * 1000)
+        return report
+
+    def _drain(self, deadline: float, limit: int, backlog: list[StreamEntry], worker_id: str,
+               report: ConsumerReport) -> None:
+        """Reclaimed entries first, then new ones, batch by batch while time and limit allow."""
+        cfg = self.config
         per_job = cfg.job_budget_seconds
-        slowest: float | None = None
         while report.claimed < limit:
             room = deadline - cfg.reserve_seconds - time.monotonic()
-            count = min(cfg.batch_size, limit - report.claimed, int(room / per_job))
+            # Every job of a batch is claimed up front and finished after the last one ran:
+            # the batch must end before the deadline and within each job's lease.
+            count = min(cfg.batch_size, limit - report.claimed, int(room / per_job),
+                        int(cfg.visibility_timeout_seconds / per_job))
             if count <= 0:
-                break
+                return
             entries, backlog = backlog[:count], backlog[count:]
             if len(entries) < count:
                 entries += self._queue.read(self.consumer_name, count - len(entries))
             if not entries:
-                break
+                return
             batch_started = time.monotonic()
             processed = self._process(entries, worker_id, report)
             if processed:
-                observed = (time.monotonic() - batch_started) / processed
-                slowest = observed if slowest is None else max(slowest, observed)
-                per_job = slowest
-        self._record_queue_health()
-        report.duration_ms = round((time.monotonic() - started) * 1000)
-        return report
+                # A job slower than assumed makes the next batches smaller, never larger.
+                per_job = max(per_job, (time.monotonic() - batch_started) / processed)
+
+    def _stream_step(self, step: str, work: Callable[[], None]) -> bool:
+        """Run one step that needs Redis; False (logged) when the stream cannot be reached."""
+        from shared.queue import is_unavailable
+
+        try:
+            work()
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            logger.warning("the stream is unreachable (%s during %s); SQL housekeeping only",
+                           type(exc).__name__, step)
+            return False
+        return True
 
     def _record_queue_health(self) -> None:
         """Queue depth and lag as metrics, once per invocation; never fails the run."""
-        from shared.observability import record_queue_health
-
         try:
             rows = self._rpc(QUEUE_HEALTH_FUNCTION, {}) or []
         except Exception:
             logger.warning("queue_health() failed; no queue metrics this run", exc_info=True)
             return
         if rows:
-            record_queue_health(rows[0])
+            observability.record_queue_health(rows[0])
 
     # -- housekeeping -----------------------------------------------------------------
-    def _sweep(self) -> int:
+    def _sweep(self, report: ConsumerReport) -> None:
         cfg = self.config
         params: dict[str, Any] = {
             "p_limit": cfg.sweep_limit,
             "p_grace_secs": cfg.sweep_grace_seconds,
             "p_stale_secs": max(cfg.visibility_timeout_seconds * 2, 60),
         }
-        job_ids = self._rpc(SWEEP_FUNCTION, params) or []
-        self._queue.enqueue([str(j) for j in job_ids])
-        return len(job_ids)
+        job_ids = [str(j) for j in self._rpc(SWEEP_FUNCTION, params) or []]
+        try:
+            self._queue.enqueue(job_ids)
+        except Exception:
+            # Marked as streamed in SQL but not streamed: unmark them, so the next run (or the
+            # next one that reaches Redis) sends them at once instead of after p_stale_secs.
+            self._rpc(RELEASE_FUNCTION, {"p_job_ids": job_ids})
+            raise
+        report.requeued = len(job_ids)
 
     def _expire_invites(self) -> int:
         return int(self._rpc(EXPIRE_INVITES_FUNCTION, {}) or 0)
@@ -242,17 +269,8 @@ def build_job_consumer(settings: Settings) -> JobConsumer:
     from shared.queue import get_queue
 
     settings.require("upstash_redis_rest_url", "upstash_redis_rest_token")
-    offline = settings.llm_provider.strip().lower() == "offline"
-    config = ConsumerConfig(
-        visibility_timeout_seconds=settings.visibility_timeout_seconds,
-        job_budget_seconds=1.0 if offline else settings.llm_timeout_seconds + 5,
-    )
-    # A lease shorter than one LLM call and its re-ask would let a second worker take over a
-    # job that is still running.
-    if not offline and settings.visibility_timeout_seconds <= 2 * settings.llm_timeout_seconds:
-        raise ConfigError("VISIBILITY_TIMEOUT_SECONDS must exceed twice LLM_TIMEOUT_SECONDS.")
     return JobConsumer(database=get_database(), queue=get_queue(), provider=get_provider,
-                       config=config)
+                       config=consumer_config(settings))
 
 
 _consumer: PerSettings[JobConsumer] = PerSettings(build_job_consumer)

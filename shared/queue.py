@@ -51,6 +51,15 @@ def _entries(raw: Any) -> list[StreamEntry]:
     return entries
 
 
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` means the stream could not be used: an Upstash error reply (the bridge or
+    Upstash could not reach Redis) or a transport failure (timeout, refused connection)."""
+    import httpx
+    from upstash_redis.errors import UpstashError
+
+    return isinstance(exc, (UpstashError, httpx.HTTPError))
+
+
 def _is_error(result: Any, marker: str) -> bool:
     return marker in str(result)
 

@@ -6,13 +6,11 @@ import time
 from typing import Any
 
 from shared.consumer import ConsumeRequest, get_job_consumer
+from shared.consumer_config import FUNCTION_TIMEOUT_SECONDS
 from shared.errors import MethodNotAllowed
 from shared.http import FunctionUrlRequest, Response, adapter, json_response
 from shared.qstash_client import get_verifier
 from shared.settings import get_settings
-
-# Used when the runtime gives no context (direct calls): the function's configured timeout.
-DEFAULT_BUDGET_SECONDS = 60.0
 
 
 def consumer_url(request: FunctionUrlRequest) -> str:
@@ -35,7 +33,7 @@ def route(request: FunctionUrlRequest, *, deadline: float) -> Response:
 
 def handler(event: dict[str, Any], context: Any) -> Response:
     remaining = getattr(context, "get_remaining_time_in_millis", None)
-    budget = remaining() / 1000 if callable(remaining) else DEFAULT_BUDGET_SECONDS
+    budget = remaining() / 1000 if callable(remaining) else FUNCTION_TIMEOUT_SECONDS
     deadline = time.monotonic() + budget
 
     def bound(request: FunctionUrlRequest) -> Response:

@@ -34,6 +34,10 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 ResponseFormat = Literal["json_object", "json_schema"]
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429})
 MAX_REASKS = 1
+# guard, question analysis and reading, each asked once more when its answer is invalid: the
+# most chat-completions calls one reading makes, each bounded by LLM_TIMEOUT_SECONDS.
+STEPS_PER_READING = 3
+MAX_CALLS_PER_READING = STEPS_PER_READING * (1 + MAX_REASKS)
 
 
 class InvalidAnswer(ValueError):

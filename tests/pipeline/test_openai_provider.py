@@ -18,7 +18,7 @@ from shared.pipeline import (
     build_provider,
     run_pipeline,
 )
-from shared.pipeline.openai_provider import OpenAICompatibleProvider
+from shared.pipeline.openai_provider import MAX_CALLS_PER_READING, OpenAICompatibleProvider
 from shared.settings import Settings
 from tests.pipeline.llm_stub import SLOW_SECONDS, LlmStub
 
@@ -86,7 +86,8 @@ def test_an_invalid_answer_is_reasked_once_with_the_error(stub):
     result = run_pipeline(QUESTION, "th", CARDS, provider)
     assert result.status == "completed"
     sent = stub.bodies("invalid-then-valid")
-    assert len(sent) == 6  # each of the three steps: one invalid answer, one re-ask
+    # Each of the three steps: one invalid answer, one re-ask; the most a reading ever makes.
+    assert len(sent) == MAX_CALLS_PER_READING == 6
     reask = sent[1]["messages"]
     assert reask[2]["role"] == "assistant"
     assert reask[2]["content"].startswith("Sure!")

@@ -1,0 +1,1 @@
+drop function public.release_reading_jobs_enqueued(uuid[]);
