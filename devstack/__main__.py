@@ -11,15 +11,8 @@ import threading
 from collections.abc import Sequence
 from types import FrameType
 
+from devstack.logs import to_terminal
 from devstack.stack import DEFAULT_ROOT, LocalStack, read_stack_file
-
-
-def configure_logging(level: int = logging.INFO) -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(name)-22s %(message)s",
-                        datefmt="%H:%M:%S", stream=sys.stdout)
-    # Client libraries log every request at INFO; the function-URL lines already say it.
-    for noisy in ("httpx", "httpcore", "uvicorn.error"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def banner(stack: LocalStack) -> str:
@@ -44,7 +37,7 @@ def banner(stack: LocalStack) -> str:
 
 
 def up() -> int:
-    configure_logging()
+    to_terminal()
     stop = threading.Event()
 
     def request_stop(signum: int, frame: FrameType | None) -> None:

@@ -16,13 +16,21 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
 
+from devstack.logs import to_file
 from devstack.stack import DEFAULT_ROOT, PROJECT_ROOT, LocalStack, read_stack_file
 
 POLL_SECONDS = 0.5
+
+
+def emit(text: str) -> None:
+    """One write per line, so an invocation line from a server thread never splits it."""
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
 
 
 class StepFailed(Exception):
@@ -36,7 +44,7 @@ class Journey:
     state: dict[str, Any] = field(default_factory=dict)
 
     def say(self, text: str) -> None:
-        print(f"    {text}", flush=True)
+        emit(f"    {text}")
 
     def expect(self, response: httpx.Response, *statuses: int) -> Any:
         if response.status_code not in statuses:
@@ -223,34 +231,38 @@ def run(info: dict[str, Any], steps: list[Step] = STEPS) -> bool:
         for number, step in enumerate(steps, start=1):
             missing = missing_functions(step)
             if missing:
-                print(f"[{number}] {step.title}: waits for {', '.join(missing)}", flush=True)
+                emit(f"[{number}] {step.title}: waits for {', '.join(missing)}")
                 continue
-            print(f"[{number}] {step.title}", flush=True)
+            emit(f"[{number}] {step.title}")
             started = time.monotonic()
             try:
                 step.run(journey)
             except (StepFailed, httpx.HTTPError, KeyError) as exc:
-                print(f"    FAILED: {type(exc).__name__}: {exc}", flush=True)
+                emit(f"    FAILED: {type(exc).__name__}: {exc}")
                 return False
-            print(f"    ok ({time.monotonic() - started:.1f} s)", flush=True)
+            emit(f"    ok ({time.monotonic() - started:.1f} s)")
     return True
 
 
 def main() -> int:
     info = read_stack_file(DEFAULT_ROOT)
     if info is not None:
-        print(f"Using the running local stack ({DEFAULT_ROOT / 'stack.json'})\n", flush=True)
+        emit(f"Using the running local stack ({DEFAULT_ROOT / 'stack.json'}); the functions' "
+              "logs stream where it runs (`make dev`)\n")
         return 0 if run(info) else 1
-    from devstack.__main__ import configure_logging
-
-    configure_logging()
-    print("Starting the local stack (stopped again at the end)\n", flush=True)
-    with LocalStack() as stack:
-        print(f"\nFunctions at {stack.info['urls']['functions']}, "
-              f"REST at {stack.info['urls'].get('rest')}\n", flush=True)
+    log_file = DEFAULT_ROOT / "journey.log"
+    emit(f"Starting the local stack (stopped again at the end). Its logs, the functions' JSON "
+          f"logs and metrics: {_shown(log_file)}\n")
+    with to_file(log_file), LocalStack() as stack:
+        emit(f"Functions at {stack.info['urls']['functions']}, "
+              f"REST at {stack.info['urls'].get('rest')}\n")
         ok = run(stack.info)
-    print("\nJourney " + ("complete" if ok else "FAILED"), flush=True)
+    emit("\nJourney " + ("complete" if ok else f"FAILED (logs: {_shown(log_file)})"))
     return 0 if ok else 1
+
+
+def _shown(path: Path) -> str:
+    return str(path.relative_to(PROJECT_ROOT)) if path.is_relative_to(PROJECT_ROOT) else str(path)
 
 
 if __name__ == "__main__":

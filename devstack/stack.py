@@ -161,9 +161,16 @@ class LocalStack:
             conn.execute(sql.SQL("alter role authenticator with login password {}").format(
                 sql.Literal(self.secrets.get("authenticator_password"))))
         if self.migrate:
-            from ops.migrate import migrate_up
+            from ops.migrate import MigrationError, migrate_up
 
-            applied = migrate_up(self.database_url)
+            try:
+                applied = migrate_up(self.database_url)
+            except MigrationError as exc:
+                if self._postgres is None:
+                    raise
+                # Only the embedded database is ours to throw away.
+                raise MigrationError(f"{exc}. The local database in {self._postgres.data_dir} "
+                                     "is disposable: delete that folder to start over.") from exc
             logger.info("%-18s %d migration(s) applied", "migrations", len(applied))
 
     def _restore_environment_on_stop(self) -> None:
