@@ -169,3 +169,38 @@ def test_user_function_rate_limit_holds_under_a_burst(journey, name):
     # The limit is the user's own: another user is served.
     other = _call(journey, name, _user(journey, f"calm-{name}")["token"])
     assert other.status_code == CALLS[name][5], other.text
+
+
+def _give_stars(journey: Journey, user_id: str, stars: int) -> None:
+    with psycopg.connect(journey.info["database_url"], autocommit=True) as conn:
+        conn.execute("select private.apply_wallet_change(%s, 'STAR', %s, 'purchase', %s)",
+                     (user_id, stars, f"test-grant:{uuid.uuid4()}"))
+
+
+def test_one_idempotency_key_from_two_users_gives_each_their_own_result(journey):
+    a, b = _user(journey, "key-a"), _user(journey, "key-b")
+    for user in (a, b):
+        _give_stars(journey, user["user"]["id"], 5)
+    key = f"shared-{uuid.uuid4()}"
+    results: dict[str, list[dict[str, Any]]] = {}
+    for name, function, path, body, status in (
+        ("purchase", "purchase", "", {"package": "starter"}, 201),
+        ("setup", "payment-methods", "/setup", {}, 201),
+        ("reading", "create-reading", "", {"question": "งานใหม่", "card_count": 3}, 202),
+    ):
+        results[name] = [journey.expect(journey.function(
+            function, path, token=user["token"], idempotency_key=key, json=body), status)
+            for user in (a, b)]
+
+    assert results["purchase"][0]["payment_id"] != results["purchase"][1]["payment_id"]
+    assert (results["purchase"][0]["payment_intent_id"]
+            != results["purchase"][1]["payment_intent_id"])
+    assert results["setup"][0]["setup_intent_id"] != results["setup"][1]["setup_intent_id"]
+    assert results["reading"][0]["job_id"] != results["reading"][1]["job_id"]
+    with psycopg.connect(journey.info["database_url"]) as conn:
+        for user, reading in zip((a, b), results["reading"], strict=True):
+            owner = scalar(conn, "select user_id from public.jobs where id = %s",
+                           (reading["job_id"],))
+            assert owner == uuid.UUID(user["user"]["id"])
+            assert scalar(conn, "select star_balance from public.users where id = %s",
+                          (user["user"]["id"],)) == 5 - reading["cost_stars"]
