@@ -211,6 +211,7 @@ begin
         update public.jobs j
            set status = 'succeeded', completed_at = pg_catalog.now(), worker_id = null,
                prompt_version = v_result ->> 'prompt_version',
+               schema_version = coalesce(v_result ->> 'schema_version', j.schema_version),
                result = pg_catalog.jsonb_build_object('reading_id', v_reading_id)
          where j.id = v_job.id;
         update public.job_attempts a
@@ -224,6 +225,7 @@ begin
       update public.jobs j
          set status = 'succeeded', completed_at = pg_catalog.now(), worker_id = null,
              prompt_version = v_result ->> 'prompt_version',
+             schema_version = coalesce(v_result ->> 'schema_version', j.schema_version),
              result = pg_catalog.jsonb_build_object('refusal', v_result -> 'refusal')
        where j.id = v_job.id;
       update public.job_attempts a

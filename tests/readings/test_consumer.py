@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from shared.pipeline import PROMPT_VERSION, SCHEMA_VERSION
 from shared.pipeline.errors import PermanentProviderError, RetryableProviderError
 from shared.pipeline.models import GuardResult
 from shared.pipeline.offline import OfflineReader
@@ -61,6 +62,10 @@ def test_queued_jobs_are_read_claimed_and_completed_once(sql, database, queue, s
                               (job_id,)).fetchone()
         assert row["result"] == {"reading_id": str(reading["id"])}
         assert reading["cards"] == row["payload"]["cards"]
+        # The versions that wrote the reading are recorded on the job as well.
+        assert (row["prompt_version"], row["schema_version"]) == (
+            reading["prompt_version"], reading["schema_version"]) == (
+            PROMPT_VERSION, SCHEMA_VERSION)
         assert len(reading["tarot_reading"]["cards"]) == 3
         assert reading["question_analysis"]["topic"] == "work"
         assert [(a["success"], a["done"]) for a in attempts(sql, job_id)] == [(True, True)]
@@ -194,6 +199,7 @@ def test_a_self_harm_question_gets_a_refusal_and_a_refund_not_a_reading(
     refusal = GuardResult.model_validate(row["result"]["refusal"])
     assert not refusal.allowed and refusal.category == "self_harm" and "1323" in (refusal.message or "")
     assert readings_of(sql, job_id) == 0
+    assert (row["prompt_version"], row["schema_version"]) == (PROMPT_VERSION, SCHEMA_VERSION)
     assert star_ledger(sql, user) == [("purchase", 1), ("reading", -1), ("refund", 1)]
 
 
