@@ -201,6 +201,17 @@ def test_idempotency_keys_are_one_to_255_printable_ascii_characters(key):
         check_idempotency_key(key)
 
 
+@pytest.mark.parametrize("key", ["k", "x" * 255, "order 42 / retry #1", "~!@{}"])
+def test_keys_of_one_to_255_printable_ascii_characters_are_accepted_end_to_end(sql, service, key):
+    user = make_user(sql, stars=1)
+
+    first = ask(service, user, key=key)
+
+    assert check_idempotency_key(key) == key
+    assert ask(service, user, key=key) == first
+    assert balance(sql, user) == 0
+
+
 def test_the_request_hash_ignores_surrounding_white_space():
     a = CreateReadingRequest(question=" ดวง ", card_count=3)
     b = CreateReadingRequest(question="ดวง", card_count=3, locale="th")
