@@ -245,10 +245,28 @@ def _idp_describe(stack: LocalStack) -> dict[str, Any]:
 
 
 # -- Stripe (stand-in, unless a real Stripe test key is configured) ------------------------
+STRIPE_TEST_KEY_PREFIXES = ("sk_test_", "rk_test_")
+
+
+def stripe_test_mode() -> bool:
+    """True when STRIPE_SECRET_KEY (in the stack's own environment) is a Stripe test key: the
+    functions then talk to Stripe's test mode, and webhooks come through
+    `stripe listen --forward-to <functions>/stripe-webhook` signed with STRIPE_WEBHOOK_SECRET.
+    The local stack never runs with a live key."""
+    key = os.environ.get("STRIPE_SECRET_KEY", "")
+    if not key:
+        return False
+    if not key.startswith(STRIPE_TEST_KEY_PREFIXES):
+        raise RuntimeError("STRIPE_SECRET_KEY is not a Stripe test key (sk_test_ or rk_test_); "
+                           "the local stack never uses live keys. Unset it to use the stand-in.")
+    if not os.environ.get("STRIPE_WEBHOOK_SECRET"):
+        raise RuntimeError("Stripe test mode needs STRIPE_WEBHOOK_SECRET: the secret that "
+                           "`stripe listen --print-secret` prints.")
+    return True
+
+
 def _stripe_wanted() -> bool:
-    """With STRIPE_SECRET_KEY set, the functions talk to Stripe's test mode instead (webhooks
-    then come through `stripe listen --forward-to <functions>/stripe-webhook`)."""
-    return not os.environ.get("STRIPE_SECRET_KEY")
+    return not stripe_test_mode()
 
 
 def _stripe_webhook_url(stack: LocalStack) -> str:
@@ -284,6 +302,12 @@ def _functions_app(stack: LocalStack) -> Any:
     return create_app(stack.serverless_yml, stack.environment)
 
 
+def _functions_env(stack: LocalStack) -> dict[str, str]:
+    # In Stripe test mode the client must use Stripe's own API host, whatever STRIPE_API_BASE
+    # the shell had (empty means the default).
+    return {"STRIPE_API_BASE": ""} if stripe_test_mode() else {}
+
+
 def _functions_describe(stack: LocalStack) -> dict[str, Any]:
     from devstack.lambda_context import load_functions
 
@@ -302,6 +326,6 @@ SERVICES: list[Service] = [
             describe=_idp_describe),
     Service("stripe", "devstack.stripe_standin", 12111, _stripe_app, _stripe_env,
             describe=_stripe_describe, wanted=_stripe_wanted),
-    Service("functions", "devstack.function_urls", 3000, _functions_app,
+    Service("functions", "devstack.function_urls", 3000, _functions_app, _functions_env,
             describe=_functions_describe),
 ]
