@@ -302,8 +302,11 @@ def test_rpc_cannot_reach_another_users_job(stack: Stack, tenants):
 def test_rpc_cannot_make_another_users_card_default(stack: Stack, tenants):
     a, b = tenants
     card = b.rows["user_payment_methods"]
-    stack.rest("POST", "rpc/set_default_payment_method", a.token,
-               json={"payment_method_id": card})
+    before = _table_state(stack, "user_payment_methods")
+    refused = stack.rest("POST", "rpc/set_default_payment_method", a.token,
+                         json={"payment_method_id": card})
+    assert refused.status_code == 400 and refused.json()["message"] == "not_found", refused.text
+    assert _table_state(stack, "user_payment_methods") == before
     with psycopg.connect(stack.database_url) as conn:
         is_default = scalar(conn, "select is_default from public.user_payment_methods"
                                   " where id = %s", (card,))
