@@ -51,3 +51,23 @@ def test_local_provider_expired_or_foreign_audience_tokens_are_refused(idp):
     for body in ({"sub": "u", "expires_in": -120}, {"sub": "u", "audience": "another-app"}):
         with pytest.raises(Unauthorized):
             verifier.verify(issue(url, "RS256", **body))
+
+
+def test_local_provider_refuses_unknown_algorithms_and_fields(idp):
+    url, _ = idp
+    for params, body in (({"alg": "none"}, {"sub": "u"}), ({"alg": "HS512"}, {"sub": "u"}),
+                         ({}, {"sub": "u", "role": "admin"}), ({}, {"email": "x@y.test"})):
+        response = httpx.post(f"{url}/token", params=params, json=body, timeout=10)
+        assert response.status_code == 400, (params, body, response.text)
+        assert "id_token" not in response.json()
+
+
+def test_local_provider_without_a_secret_issues_rs256_only():
+    with ServerThread(create_app(IdentityProviderSettings(hs256_secret=None)),
+                      name="identity-provider") as server:
+        refused = httpx.post(f"{server.url}/token", params={"alg": "HS256"}, json={"sub": "u"},
+                             timeout=10)
+        rs256 = issue(server.url, "RS256", sub="u")
+    assert refused.status_code == 400
+    assert refused.json()["error"] == "unsupported_algorithm"
+    assert rs256.count(".") == 2
