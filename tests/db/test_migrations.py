@@ -176,3 +176,48 @@ def test_a_migration_with_a_sql_standard_function_body_applies(database_factory,
     assert migrate_up(url, folder) == ["20260101000000"]
     with connect(url) as conn:
         assert conn.execute("select public.f(4), public.f(-1)").fetchone() == (4, 0)
+
+
+def test_migrations_apply_as_a_non_superuser_owner_as_on_hosted_supabase(database_factory):
+    # Hosted Supabase runs migrations as `postgres`, which is not a superuser (it has BYPASSRLS
+    # and CREATEROLE) and carries the default privileges that open new public objects to the
+    # API roles. Nothing may need more, and the result must still be closed to anon.
+    url = database_factory(migrate=False)
+    owner = "mimivibe_migration_owner"
+    with connect(url) as conn:
+        conn.execute(
+            "do $$ begin"
+            " if not exists (select 1 from pg_roles where rolname = 'mimivibe_migration_owner')"
+            " then create role mimivibe_migration_owner nologin nosuperuser createrole bypassrls;"
+            " end if; end $$"
+        )
+        database = conn.execute("select current_database()").fetchone()
+        assert database is not None
+        conn.execute(f'grant create on database "{database[0]}" to {owner}')
+        conn.execute(f"grant create on schema public to {owner}")
+        conn.execute(f"grant anon, authenticated, service_role to {owner}")
+        for kind in ("tables", "sequences", "functions"):
+            conn.execute(
+                f"alter default privileges for role {owner} in schema public"
+                f" grant all on {kind} to anon, authenticated, service_role"
+            )
+    separator = "&" if "?" in url else "?"
+    as_owner = f"{url}{separator}options=-c%20role%3D{owner}"
+    assert migrate_up(as_owner) == [m.version for m in discover()]
+    with connect(url) as conn:
+        owners = conn.execute(
+            "select distinct pg_get_userbyid(c.relowner) from pg_class c"
+            " where c.relnamespace = 'public'::regnamespace and c.relkind = 'r'"
+        ).fetchall()
+        assert owners == [(owner,)]
+        open_to_anon = conn.execute(
+            "select c.relname from pg_class c where c.relnamespace = 'public'::regnamespace"
+            " and c.relkind in ('r', 'S')"
+            " and (has_table_privilege('anon', c.oid, 'select, insert, update, delete')"
+            "   or has_table_privilege('authenticated', c.oid, 'insert, update, delete'))"
+            " union all"
+            " select p.proname from pg_proc p"
+            " where p.pronamespace in ('public'::regnamespace, 'private'::regnamespace)"
+            " and has_function_privilege('anon', p.oid, 'execute')"
+        ).fetchall()
+        assert open_to_anon == []
