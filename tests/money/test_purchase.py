@@ -4,6 +4,7 @@ delivering signed webhooks to the real stripe-webhook handler."""
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 
@@ -42,6 +43,12 @@ def test_sign_in_purchase_confirm_and_the_stars_arrive(stack: MoneyStack):
     assert (body["stars_purchased"], body["stars_bonus"], body["stars_total"]) == (15, 2, 17)
     assert body["client_secret"].startswith(body["payment_intent_id"] + "_secret_")
     assert stack.me(user)["star_balance"] == 0
+    # At Stripe: THB, the database's price, the user's Customer, our payment in the metadata.
+    intent = stack.stripe.v1.payment_intents.retrieve(body["payment_intent_id"])
+    [customer] = stack.rest("GET", "stripe_customers?select=stripe_customer_id", user).json()
+    assert (intent.amount, intent.currency, intent.customer) == (
+        14900, "thb", customer["stripe_customer_id"])
+    assert intent.metadata["payment_id"] == body["payment_id"]
 
     # The app confirms with Stripe; Stripe tells us through the webhook.
     stack.stripe.v1.payment_intents.confirm(body["payment_intent_id"],
@@ -72,6 +79,31 @@ def test_a_retried_purchase_makes_one_payment_intent_and_one_payment(stack: Mone
     other = stack.call("purchase", user, key=key, json={"package": "premium"})
     assert other.status_code == 409
     assert other.json()["error"]["code"] == "idempotency_key_reused"
+    # Stripe saw one key per effect, each derived from the user (and the client's key).
+    with stack.standin.state.lock:
+        keys = [k for k in stack.standin.state.idempotency if user.id in k]
+    assert sorted(k.split(":")[1] for k in keys) == ["customer", "purchase"]
+    assert all(k.startswith(f"mimivibe:{k.split(':')[1]}:{user.id}") for k in keys)
+    assert key not in "".join(keys)  # the client's key is hashed, never sent as it is
+
+
+def test_concurrent_first_purchases_share_one_stripe_customer(stack: MoneyStack):
+    user = stack.sign_in()
+
+    def buy(_: int) -> int:
+        return stack.call("purchase", user, key=str(uuid.uuid4()),
+                          json={"package": "starter"}).status_code
+
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(buy, range(4))) == [201] * 4
+    customers = stack.rest("GET", "stripe_customers?select=stripe_customer_id", user).json()
+    with stack.standin.state.lock:
+        at_stripe = [c["id"] for c in stack.standin.state.collections["customers"].values()
+                     if c["metadata"].get("user_id") == user.id]
+    assert [c["stripe_customer_id"] for c in customers] == at_stripe
+    assert len(at_stripe) == 1
+    intents = stack.stripe.v1.payment_intents.list({"customer": at_stripe[0]})
+    assert len(intents.data) == 4
 
 
 def test_purchase_refuses_bad_requests(stack: MoneyStack):
@@ -113,10 +145,14 @@ def test_a_saved_card_pays_at_once_and_can_be_removed(stack: MoneyStack):
     assert paid.status_code == 201, paid.text
     stack.wait_for(lambda: stack.me(user)["star_balance"] == 5)
 
-    foreign = stack.call("payment-methods", stranger, method="DELETE", path=f"/{card['id']}")
-    assert (foreign.status_code, foreign.json()["error"]["code"]) == (404, "not_found")
+    for who, path in ((stranger, f"/{card['id']}"), (user, f"/{uuid.uuid4()}"),
+                      (user, "/pm_nobody_has_this")):
+        missing = stack.call("payment-methods", who, method="DELETE", path=path)
+        assert (missing.status_code, missing.json()["error"]["code"]) == (404, "not_found")
     removed = stack.call("payment-methods", user, method="DELETE", path=f"/{card['id']}")
     assert removed.status_code == 204, removed.text
+    detached = stack.stripe.v1.payment_methods.retrieve(card["stripe_payment_method_id"])
+    assert detached.customer is None
     stack.control.wait_quiet()
     [row] = stack.rest("GET", f"user_payment_methods?id=eq.{card['id']}", user).json()
     assert (row["is_active"], row["is_default"]) == (False, False)
