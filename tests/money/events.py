@@ -57,6 +57,9 @@ class StripePayment:
         return event("payment_intent.payment_failed",
                       self.intent("requires_payment_method", error))
 
+    def canceled(self) -> dict[str, Any]:
+        return event("payment_intent.canceled", self.intent("canceled"))
+
     def refunded(self, amount_refunded: int) -> dict[str, Any]:
         return event("charge.refunded", {
             "id": self.charge_id, "object": "charge", "amount": self.amount,

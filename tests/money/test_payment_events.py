@@ -77,6 +77,19 @@ def test_a_late_failure_never_undoes_a_success(db):
     assert star_balance(db, user) == BASIC_STARS
 
 
+def test_a_canceled_payment_stays_canceled_and_a_cancel_never_undoes_a_success(db):
+    user = make_user(db)
+    abandoned, paid = new_payment(db, user), new_payment(db, user)
+    assert apply_event(db, abandoned.canceled())["result"] == "canceled"
+    apply_event(db, abandoned.failed())  # a late failure report of the same PaymentIntent
+    apply_event(db, paid.succeeded())
+    assert apply_event(db, paid.canceled())["result"] == "ignored_after_success"
+
+    assert payment(db, abandoned.payment_id)["status"] == "canceled"
+    assert payment(db, paid.payment_id)["status"] == "succeeded"
+    assert star_balance(db, user) == BASIC_STARS
+
+
 def test_a_failure_then_a_success_ends_succeeded_without_the_error(db):
     user = make_user(db)
     p = new_payment(db, user)
