@@ -74,3 +74,22 @@ def test_local_secrets_are_generated_once_and_kept(stack):
     assert again.get("jwt_secret") == stack.info["jwt_secret"]
     assert again.anon_key == stack.info["anon_key"]
     assert stat.S_IMODE((stack.root / "secrets.json").stat().st_mode) == 0o600
+
+
+def test_stack_file_carries_every_stand_ins_local_secrets(stack):
+    info = read_stack_file(stack.root)
+    assert info is not None
+    env = info["environment"]
+    assert info["supabase"]["anon_key"] == env["SUPABASE_ANON_KEY"]
+    assert info["supabase"]["service_role_key"] == env["SUPABASE_SERVICE_ROLE_KEY"]
+    assert info["upstash"]["token"] == env["UPSTASH_REDIS_REST_TOKEN"]
+    assert info["qstash"]["qstash_token"] == env["QSTASH_TOKEN"]
+    assert info["qstash"]["qstash_current_signing_key"] == env["QSTASH_CURRENT_SIGNING_KEY"]
+    assert info["qstash"]["qstash_next_signing_key"] == env["QSTASH_NEXT_SIGNING_KEY"]
+    assert info["identity"]["hs256_secret"] == env["CUSTOM_HS256_SECRET"]
+    if "stripe" in info["urls"]:  # the stand-in runs unless a real Stripe test key is set
+        assert info["stripe"]["api_key"] == env["STRIPE_SECRET_KEY"]
+        assert info["stripe"]["webhook_secret"] == env["STRIPE_WEBHOOK_SECRET"]
+    for secret in (env["UPSTASH_REDIS_REST_TOKEN"], env["QSTASH_TOKEN"],
+                   env["CUSTOM_HS256_SECRET"]):
+        assert len(secret) >= 16
