@@ -46,7 +46,7 @@ def read_idempotency_key(request: FunctionUrlRequest) -> str | None:
 class PurchaseRequest(RequestModel):
     package: Literal["starter", "basic", "premium"]
     # One of the user's saved cards (our id or Stripe's pm_ id), or a Stripe payment method.
-    payment_method_id: str | None = Field(default=None, min_length=1, max_length=255)
+    payment_method_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,255}$")
 
 
 class PurchaseResponse(BaseModel):

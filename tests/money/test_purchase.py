@@ -165,7 +165,8 @@ def test_a_saved_card_pays_at_once_and_can_be_removed(stack: MoneyStack):
 def test_a_card_that_is_not_the_callers_is_422_and_leaves_no_payment(stack: MoneyStack):
     owner, caller = stack.sign_in(), stack.sign_in()
     card = save_card(stack, owner, "pm_card_visa")
-    for given in (card["id"], card["stripe_payment_method_id"], str(uuid.uuid4()), "card-1"):
+    for given in (card["id"], card["stripe_payment_method_id"], str(uuid.uuid4()), "card-1",
+                  "pm_\u0000", "", "pm_" + "x" * 253):
         response = stack.call("purchase", caller, key=str(uuid.uuid4()),
                               json={"package": "starter", "payment_method_id": given})
         assert response.status_code == 422, (given, response.text)
