@@ -29,6 +29,7 @@ from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.convertors import PathConvertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -42,6 +43,16 @@ MAX_REQUEST_BYTES = 6 * 1024 * 1024  # the function URL (synchronous invoke) pay
 TEXT_TYPES = ("text/", "application/json", "application/javascript", "application/xml")
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 Handler = Callable[[dict[str, Any], LambdaContext], Any]
+
+
+class _AnyPath(PathConvertor):
+    """Starlette's `path` stops at a newline (`.`); a function URL passes any path to its
+    function, so /<function>/<anything, %0A included> must reach the handler too."""
+
+    regex = r"[\s\S]*"
+
+
+register_url_convertor("anypath", _AnyPath())
 
 
 def _is_text(content_type: str | None) -> bool:
@@ -245,6 +256,6 @@ def create_app(serverless_yml: Path, environment: Mapping[str, str]) -> Starlett
         routes=[
             Route("/", index, methods=["GET"]),
             Route("/openapi.json", openapi, methods=["GET"]),
-            Route("/{path:path}", invoke, methods=METHODS),
+            Route("/{path:anypath}", invoke, methods=METHODS),
         ]
     )

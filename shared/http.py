@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic import ValidationError as PydanticValidationError
 
 from shared import observability
@@ -29,10 +29,28 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 Response = dict[str, Any]
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 class RequestModel(BaseModel):
     """Base of every request body: unknown fields are refused (API.md: 422)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul_characters(cls, data: Any) -> Any:
+        # PostgreSQL text cannot hold U+0000: refuse it here (422) rather than fail in SQL (5xx).
+        if _has_nul(data):
+            raise ValueError("text must not contain NUL (U+0000) characters")
+        return data
 
 
 class FunctionUrlRequest(BaseModel):

@@ -79,3 +79,15 @@ def test_errors_are_the_api_error_json_with_the_request_id(greet_url: str) -> No
     bad_json = httpx.post(greet_url, content=b"{nope", headers={"content-type": "application/json"})
     assert (bad_json.status_code, bad_json.json()["error"]["code"]) == (422, "validation_error")
     assert bad_json.json()["request_id"] == bad_json.headers["x-amzn-requestid"]
+
+
+def test_text_with_a_nul_character_is_a_validation_error_not_a_database_failure(greet_url: str) -> None:
+    r = httpx.post(greet_url, json={"name": "a\u0000b"})
+    assert (r.status_code, r.json()["error"]["code"]) == (422, "validation_error")
+
+
+def test_any_sub_path_reaches_the_function_like_a_function_url(greet_url: str) -> None:
+    # Starlette's `path` convertor stops at a newline; a function URL passes the path on as is.
+    r = httpx.post(greet_url + "/a%0Ab", json={"name": "x"})
+    assert r.status_code == 200, r.text
+    assert r.json()["path"] == "/a%0Ab"
