@@ -127,3 +127,49 @@ def test_artifact_holds_code_and_vendored_requirements_only(packaged):
                for n in names)
     assert not tops & {"tests", "devstack", "ops", ".venv", "node_modules", "supabase"}
     assert not [n for n in names if "__pycache__" in n]
+
+
+def _statements(template: dict) -> list[tuple[str, dict]]:
+    """Every IAM statement of the template, with the resource that holds it."""
+    found = []
+    for name, resource in template["Resources"].items():
+        props = resource.get("Properties", {})
+        documents = [p["PolicyDocument"] for p in props.get("Policies", [])]
+        if "PolicyDocument" in props:
+            documents.append(props["PolicyDocument"])
+        found += [(name, s) for doc in documents for s in doc["Statement"]]
+    return found
+
+
+def test_each_function_reads_only_its_own_secret_in_the_generated_template(template):
+    """The CloudFormation serverless package generates: one role per function, one secret per
+    function, and no statement anywhere that could read a secret by wildcard."""
+    res = template["Resources"]
+    functions = resources(template, "AWS::Lambda::Function")
+    secrets = resources(template, "AWS::SecretsManager::Secret")
+    assert len(secrets) == len(functions) == len(ENDPOINTS)
+    roles = {}
+    for name, function in functions.items():
+        role = function["Properties"]["Role"]["Fn::GetAtt"]
+        assert role[1] == "Arn" and res[role[0]]["Type"] == "AWS::IAM::Role", name
+        assert not res[role[0]]["Properties"].get("ManagedPolicyArns"), name
+        roles[role[0]] = function["Properties"]["Environment"]["Variables"]["MIMIVIBE_SECRET_ID"]
+    assert len(roles) == len(functions), "each function has a role of its own"
+    assert len({s["Ref"] for s in roles.values()}) == len(functions)
+    assert not resources(template, "AWS::IAM::Policy")
+    assert not resources(template, "AWS::IAM::ManagedPolicy")
+
+    grants: dict[str, list[object]] = {}
+    for holder, statement in _statements(template):
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        if statement["Effect"] != "Allow":
+            continue  # the framework's bucket policy denies s3:* without TLS
+        assert not any("*" in a for a in actions), (holder, statement)
+        if any(a.lower().startswith("secretsmanager:") for a in actions):
+            assert actions == ["secretsmanager:GetSecretValue"], (holder, statement)
+            assert "*" not in json.dumps(statement["Resource"]), (holder, statement)
+            grants.setdefault(holder, []).append(statement["Resource"])
+    # Exactly the role's own secret, by reference to that secret's ARN.
+    assert grants == {role: [secret] for role, secret in roles.items()}
+    for secret in roles.values():
+        assert secret["Ref"] in secrets
