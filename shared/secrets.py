@@ -65,3 +65,14 @@ def use_secret_source(source: AwsSecret | None) -> None:
     """Inject a source (tests pass one built on a moto client)."""
     global _source
     _source = source
+
+
+def load_at_cold_start() -> None:
+    """In AWS (a secret is named), load it and validate the settings while the container
+    initialises, so a missing or unreadable secret fails the cold start with a ConfigError naming
+    it instead of a 500 on the first request. Without a secret id this does nothing (and imports
+    neither boto3 nor Powertools)."""
+    if os.environ.get(SECRET_ID_ENV):
+        from shared.settings import get_settings
+
+        get_settings()

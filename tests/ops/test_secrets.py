@@ -95,8 +95,9 @@ def test_a_secret_that_is_not_an_object_of_strings_is_refused(secrets_client) ->
         get_settings()
 
 
-def test_cold_start_fails_when_the_named_secret_is_missing() -> None:
-    """A fresh interpreter (a cold start) pointed at a secret that does not exist must not start."""
+@pytest.fixture
+def moto_server() -> Iterator[str]:
+    """A moto server (what a fresh interpreter, a cold start, talks to)."""
     from moto.server import ThreadedMotoServer
 
     from devstack.ports import free_port
@@ -105,22 +106,73 @@ def test_cold_start_fails_when_the_named_secret_is_missing() -> None:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     try:
-        env = {
-            "PATH": os.environ.get("PATH", ""),
-            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
-            "AWS_DEFAULT_REGION": "ap-southeast-1",
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "MIMIVIBE_SECRET_ID": "mimivibe/prod/missing",
-        }
-        code = "from shared.settings import get_settings; get_settings()"
-        result = subprocess.run(
-            [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
-            timeout=60,
-        )
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.stop()
 
-    assert result.returncode != 0
-    assert "ConfigError" in result.stderr
-    assert "mimivibe/prod/missing" in result.stderr
+
+def handler_modules() -> list[str]:
+    import yaml
+
+    config = yaml.load((ROOT / "serverless.yml").read_text(), Loader=yaml.BaseLoader)
+    return [fn["handler"].rsplit(".", 1)[0].replace("/", ".") for fn in config["functions"].values()]
+
+
+# Imports every handler the way the Lambda runtime does, in one fresh interpreter; prints per
+# module "ok" or the error's type and message.
+COLD_START = """
+import importlib, json, sys
+out = {}
+for module in sys.argv[1:]:
+    try:
+        importlib.import_module(module)
+        from shared.settings import get_settings
+        out[module] = "ok " + get_settings().supabase_service_role_key.get_secret_value()
+    except Exception as exc:
+        out[module] = f"{type(exc).__name__}: {exc}"
+print(json.dumps(out))
+"""
+
+
+def cold_start(endpoint: str, secret_id: str) -> dict[str, str]:
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_DEFAULT_REGION": "ap-southeast-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "MIMIVIBE_SECRET_ID": secret_id,
+    }
+    result = subprocess.run([sys.executable, "-c", COLD_START, *handler_modules()], cwd=ROOT,
+                            env=env, capture_output=True, text=True, timeout=120, check=True)
+    return json.loads(result.stdout)
+
+
+def test_cold_start_of_every_handler_fails_when_its_secret_is_missing(moto_server) -> None:
+    outcomes = cold_start(moto_server, "mimivibe/prod/missing")
+
+    assert len(outcomes) == 7
+    for module, outcome in outcomes.items():
+        assert outcome.startswith("ConfigError"), (module, outcome)
+        assert "mimivibe/prod/missing" in outcome, (module, outcome)
+
+
+def test_cold_start_loads_the_named_secret(moto_server) -> None:
+    client = boto3.client("secretsmanager", endpoint_url=moto_server, region_name="ap-southeast-1",
+                          aws_access_key_id="testing", aws_secret_access_key="testing")
+    client.create_secret(Name="mimivibe/prod/session", SecretString=json.dumps(BASE))
+
+    outcomes = cold_start(moto_server, "mimivibe/prod/session")
+
+    assert set(outcomes.values()) == {"ok service-key-v1"}
+
+
+def test_without_a_secret_id_handlers_import_neither_boto3_nor_powertools() -> None:
+    code = ("import sys, importlib\n"
+            f"for m in {handler_modules()!r}: importlib.import_module(m)\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules}"
+            " & {'boto3', 'botocore', 'aws_lambda_powertools'}))")
+    env = {k: v for k, v in os.environ.items() if k != "MIMIVIBE_SECRET_ID"}
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=120, check=True)
+    assert result.stdout.strip() == "[]"
