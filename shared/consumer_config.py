@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 # The job-consumer's Lambda timeout in serverless.yml (tests/readings keeps the two equal); also
 # the budget of a call that comes without a Lambda context.
-FUNCTION_TIMEOUT_SECONDS = 60.0
+FUNCTION_TIMEOUT_SECONDS = 300.0
 # What an invocation keeps for itself after its last batch: the SQL finish and the stream
 # acknowledgement of that batch, the queue-health query and the response.
 RESERVE_SECONDS = 2.0
@@ -35,7 +35,7 @@ class ConsumerConfig:
     batch_size: int = 10
     # A claimed job's lease, and how long a stream entry may stay pending before another
     # consumer takes it over; longer than the longest job (checked below).
-    visibility_timeout_seconds: int = 120
+    visibility_timeout_seconds: int = 240
     backoff_base_seconds: float = 10.0
     backoff_max_seconds: float = 3600.0
     sweep_limit: int = 200

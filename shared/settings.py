@@ -62,16 +62,16 @@ class Settings(BaseSettings):
     qstash_next_signing_key: SecretStr | None = None
     job_consumer_url: str | None = None
     max_pending_readings: int = Field(default=3, ge=1)
-    visibility_timeout_seconds: int = Field(default=120, ge=5)
+    visibility_timeout_seconds: int = Field(default=240, ge=5)
 
     # The reading pipeline.
     llm_provider: str = "offline"
     llm_base_url: str | None = None
     llm_model: str | None = None
     llm_api_key: SecretStr | None = None
-    # Per LLM call; a reading makes up to 6, and they must fit the job-consumer's 60 s timeout
+    # Per LLM call; a reading makes up to 6, and they must fit the job-consumer's 300 s timeout
     # (shared/consumer_config.py checks it).
-    llm_timeout_seconds: float = Field(default=9.0, gt=0)
+    llm_timeout_seconds: float = Field(default=30.0, gt=0)
 
     def require(self, *names: str) -> None:
         """Fail loudly (at cold start) when a function's settings are missing."""

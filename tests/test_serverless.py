@@ -83,7 +83,7 @@ def test_template_has_one_python_function_per_endpoint(template):
     )
     for function in functions.values():
         assert function["Properties"]["Runtime"] == "python3.12"
-        assert 10 <= function["Properties"]["Timeout"] <= 60
+        assert 10 <= function["Properties"]["Timeout"] <= 300
 
 
 def test_template_has_one_unauthenticated_url_per_function(template):
