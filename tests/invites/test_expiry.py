@@ -105,3 +105,25 @@ def test_sweep_is_for_the_service_role_only(conn):
         with pytest.raises(psycopg.errors.InsufficientPrivilege), conn.transaction():
             conn.execute(f"set local role {role}")
             conn.execute("select public.expire_pending_invites()")
+
+
+def summary_of(conn: psycopg.Connection[Any], user_id: Any) -> dict[str, Any]:
+    """public.wallet_summary() as the user calls it through the REST API."""
+    with conn.transaction():
+        conn.execute("set local role authenticated")
+        conn.execute("select set_config('request.jwt.claims', %s, true)",
+                     (f'{{"sub": "{user_id}", "role": "authenticated"}}',))
+        return dict(one(conn, "select public.wallet_summary() as s")["s"])
+
+
+def test_an_invite_past_its_expiry_is_not_pending_in_the_summary_even_before_the_sweep(conn):
+    inviter = user(conn)
+    waiting, lapsed = user(conn), user(conn)
+    redeem(conn, waiting, code_of(conn, inviter))
+    redeem(conn, lapsed, code_of(conn, inviter))
+    assert summary_of(conn, inviter)["pending_invites"] == 2
+
+    age_invite(conn, lapsed, 31)
+
+    assert invite_of(conn, lapsed)["status"] == "pending"  # the sweep has not run yet
+    assert summary_of(conn, inviter)["pending_invites"] == 1
