@@ -9,6 +9,7 @@ SQL function's `replayed` flag) can count it right.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from typing import Any, Literal
@@ -104,7 +105,9 @@ class Metrics:
             if self._sink is not None:
                 self._sink(line)
             else:
-                print(line, flush=True)  # CloudWatch reads EMF from stdout
+                # CloudWatch reads EMF documents from the function's stdout.
+                sys.stdout.write(line + "\n")
+                sys.stdout.flush()
         return documents
 
 
