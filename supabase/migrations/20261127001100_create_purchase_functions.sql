@@ -4,11 +4,24 @@
 -- A replay with the same request returns the first row; another request under the same key is
 -- refused with MV004. Concurrent first calls meet on the (user_id, idempotency_key) unique key.
 
+-- With a saved card, begin_purchase checks the card before any payment row
+-- exists, so a card the caller does not own (or has removed) is MV006 validation_error and
+-- leaves nothing behind. The card is resolved once, when the payment is begun, and kept on the
+-- row: a replay of the same request pays with the same card even if it was removed since.
+--
+-- payment_method (the request's `payment_method_id`) may be
+--   * our user_payment_methods.id: one of the caller's active cards;
+--   * a Stripe pm_ id of one of the caller's active cards;
+--   * a Stripe pm_ id we have no row for (a test card, or one the app just created with
+--     Stripe): passed on, and Stripe refuses it if it belongs to another customer.
+-- Someone else's card, an inactive card or anything else is refused.
+
 create function public.begin_purchase(
   p_user_id uuid,
   p_package text,
   p_idempotency_key text,
-  p_request_hash text
+  p_request_hash text,
+  p_payment_method text default null
 )
 returns jsonb
 language plpgsql
@@ -18,36 +31,70 @@ as $$
 declare
   v_package public.star_packages%rowtype;
   v_payment public.payments%rowtype;
+  v_method public.user_payment_methods%rowtype;
+  v_stripe_method text;
   v_replayed boolean := false;
 begin
   if p_idempotency_key is null or char_length(p_idempotency_key) not between 1 and 255 then
     raise exception using errcode = 'MV006', message = 'validation_error',
       detail = 'The idempotency key must be 1 to 255 characters long.';
   end if;
-  select * into v_package from public.star_packages s where s.code = p_package and s.active;
+
+  -- A replay returns the first row without checking the card again.
+  select * into v_payment from public.payments p
+   where p.user_id = p_user_id and p.idempotency_key = p_idempotency_key;
   if not found then
-    raise exception using errcode = 'MV006', message = 'validation_error',
-      detail = format('There is no star package called %s.', coalesce(p_package, 'null'));
+    select * into v_package from public.star_packages s where s.code = p_package and s.active;
+    if not found then
+      raise exception using errcode = 'MV006', message = 'validation_error',
+        detail = format('There is no star package called %s.', coalesce(p_package, 'null'));
+    end if;
+
+    if p_payment_method is not null then
+      if p_payment_method ~* '^[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}$' then
+        select * into v_method from public.user_payment_methods m
+         where m.id = p_payment_method::uuid;
+      else
+        select * into v_method from public.user_payment_methods m
+         where m.stripe_payment_method_id = p_payment_method;
+      end if;
+      if v_method.id is not null then
+        if v_method.user_id is distinct from p_user_id or not v_method.is_active then
+          raise exception using errcode = 'MV006', message = 'validation_error',
+            detail = 'You have no saved card with this id.';
+        end if;
+        v_stripe_method := v_method.stripe_payment_method_id;
+      elsif p_payment_method ~ '^pm_[A-Za-z0-9_]{1,250}$' then
+        v_stripe_method := p_payment_method;
+      else
+        raise exception using errcode = 'MV006', message = 'validation_error',
+          detail = 'You have no saved card with this id.';
+      end if;
+    end if;
+
+    insert into public.payments (
+      user_id, idempotency_key, request_hash, amount, currency, package_type,
+      stars_purchased, stars_bonus, stripe_payment_method_id
+    ) values (
+      p_user_id, p_idempotency_key, p_request_hash, v_package.amount_satang, v_package.currency,
+      v_package.code, v_package.stars, v_package.bonus_stars, v_stripe_method
+    )
+    on conflict (user_id, idempotency_key) do nothing
+    returning * into v_payment;
+
+    if not found then
+      -- A concurrent first call with the same key won the insert.
+      select * into v_payment from public.payments p
+       where p.user_id = p_user_id and p.idempotency_key = p_idempotency_key;
+      v_replayed := true;
+    end if;
+  else
+    v_replayed := true;
   end if;
 
-  insert into public.payments (
-    user_id, idempotency_key, request_hash, amount, currency, package_type,
-    stars_purchased, stars_bonus
-  ) values (
-    p_user_id, p_idempotency_key, p_request_hash, v_package.amount_satang, v_package.currency,
-    v_package.code, v_package.stars, v_package.bonus_stars
-  )
-  on conflict (user_id, idempotency_key) do nothing
-  returning * into v_payment;
-
-  if not found then
-    select * into v_payment from public.payments p
-     where p.user_id = p_user_id and p.idempotency_key = p_idempotency_key;
-    if v_payment.request_hash is distinct from p_request_hash then
-      raise exception using errcode = 'MV004', message = 'idempotency_key_reused',
-        detail = 'This Idempotency-Key was used for a different purchase.';
-    end if;
-    v_replayed := true;
+  if v_replayed and v_payment.request_hash is distinct from p_request_hash then
+    raise exception using errcode = 'MV004', message = 'idempotency_key_reused',
+      detail = 'This Idempotency-Key was used for a different purchase.';
   end if;
 
   return pg_catalog.to_jsonb(v_payment) || pg_catalog.jsonb_build_object(
@@ -117,11 +164,12 @@ begin
 end
 $$;
 
-revoke all on function public.begin_purchase(uuid, text, text, text) from public, anon, authenticated;
+revoke all on function public.begin_purchase(uuid, text, text, text, text)
+  from public, anon, authenticated;
 revoke all on function public.record_stripe_customer(uuid, text) from public, anon, authenticated;
 revoke all on function public.record_payment_intent(uuid, text, boolean, text, text)
   from public, anon, authenticated;
-grant execute on function public.begin_purchase(uuid, text, text, text) to service_role;
+grant execute on function public.begin_purchase(uuid, text, text, text, text) to service_role;
 grant execute on function public.record_stripe_customer(uuid, text) to service_role;
 grant execute on function public.record_payment_intent(uuid, text, boolean, text, text)
   to service_role;
