@@ -69,7 +69,7 @@ class LocalStack:
         self.redis_url_given = redis_url or os.environ.get("REDIS_URL") or None
         self.preferred_ports = preferred_ports
         self.serverless_yml = Path(serverless_yml)
-        self.services = [s for s in services if s.available()]
+        self.services = [s for s in services if s.wanted()]
         self.migrate = migrate
         self.extra_environment = dict(environment or {})
         self.secrets = StackSecrets(self.root / "secrets.json")

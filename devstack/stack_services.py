@@ -1,13 +1,11 @@
 """The HTTP services of the local stack, one `Service` entry each, and the stack's local secrets.
 
-An entry says which module provides the app (it is skipped while that module is not there), the
-port it prefers, how to build its ASGI app from the running stack, what it adds to the
-functions' environment and to stack.json, and what to do once everything is up.
+An entry says the port it prefers, how to build its ASGI app from the running stack, what it
+adds to the functions' environment and to stack.json, and what to do once everything is up.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import secrets
@@ -107,7 +105,6 @@ def _always() -> bool:
 @dataclass(frozen=True)
 class Service:
     name: str
-    module: str  # where `create_app` lives; the entry is skipped while it does not exist
     port: int
     app: Callable[[LocalStack], Any]
     environment: Callable[[LocalStack], dict[str, str]] = _nothing
@@ -115,14 +112,6 @@ class Service:
     after_start: Callable[[LocalStack], None] = _no_action
     path: str = ""  # where the service answers under its server (e.g. /rest/v1)
     wanted: Callable[[], bool] = _always  # False: the real service is configured instead
-
-    def available(self) -> bool:
-        if not self.wanted():
-            return False
-        try:
-            return hasattr(importlib.import_module(self.module), "create_app")
-        except ImportError:
-            return False
 
     def display_url(self, stack: LocalStack) -> str:
         return stack.url(self.name) + self.path
@@ -316,16 +305,16 @@ def _functions_describe(stack: LocalStack) -> dict[str, Any]:
 
 
 SERVICES: list[Service] = [
-    Service("supabase", "devstack.gateway", 54321, _rest_app, _rest_env,
+    Service("supabase", 54321, _rest_app, _rest_env,
             describe=_rest_describe, path="/rest/v1"),
-    Service("upstash", "devstack.upstash_bridge", 54329, _upstash_app, _upstash_env,
+    Service("upstash", 54329, _upstash_app, _upstash_env,
             describe=_upstash_describe),
-    Service("qstash", "devstack.qstash_standin.app", 54330, _qstash_app, _qstash_env,
+    Service("qstash", 54330, _qstash_app, _qstash_env,
             describe=_qstash_describe, after_start=_qstash_schedule),
-    Service("identity", "devstack.identity_provider", 54331, _idp_app, _idp_env,
+    Service("identity", 54331, _idp_app, _idp_env,
             describe=_idp_describe),
-    Service("stripe", "devstack.stripe_standin", 12111, _stripe_app, _stripe_env,
+    Service("stripe", 12111, _stripe_app, _stripe_env,
             describe=_stripe_describe, wanted=_stripe_wanted),
-    Service("functions", "devstack.function_urls", 3000, _functions_app, _functions_env,
+    Service("functions", 3000, _functions_app, _functions_env,
             describe=_functions_describe),
 ]

@@ -18,7 +18,7 @@ def service(name: str) -> Service:
 
 def test_without_a_stripe_key_the_stack_runs_the_standin(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.delenv("STRIPE_SECRET_KEY", raising=False)
-    assert service("stripe").available()
+    assert service("stripe").wanted()
     assert service("functions").environment(None) == {}  # type: ignore[arg-type]
 
 
@@ -28,7 +28,7 @@ def test_a_stripe_test_key_means_stripe_test_mode_at_stripes_own_host(
     monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", "whsec_from_stripe_listen")
     monkeypatch.setenv("STRIPE_API_BASE", STALE_STANDIN)  # left over from a stand-in session
 
-    assert not service("stripe").available()
+    assert not service("stripe").wanted()
     environment = service("functions").environment(None)  # type: ignore[arg-type]
     assert environment == {"STRIPE_API_BASE": ""}
 
@@ -52,4 +52,4 @@ def test_a_live_key_or_a_test_key_without_its_webhook_secret_is_refused(
     else:
         monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", webhook_secret)
     with pytest.raises(RuntimeError, match=complaint):
-        service("stripe").available()
+        service("stripe").wanted()
