@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import multiprocessing
 import os
@@ -146,17 +147,36 @@ def _wait_for_port(port: int, timeout: float = 20.0) -> None:
     raise RuntimeError("gateway did not start")
 
 
+def _stat_cpu(pid: int, *, reaped: bool = False) -> float:
+    """User + system CPU seconds of a process (Linux /proc); with `reaped`, plus that of its
+    children that have exited and been waited for."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = (int(fields[11]) + int(fields[12])
+             + (int(fields[13]) + int(fields[14]) if reaped else 0))
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def _cpu_seconds(processes: list[BaseProcess]) -> float:
-    """User + system CPU time of the gateway workers (Linux /proc), to report cost per call."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for proc in processes:
-        try:
-            fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return float("nan")
-        total += (int(fields[11]) + int(fields[12])) / ticks
-    return total
+    """CPU time of the gateway workers, to report cost per call."""
+    try:
+        return sum(_stat_cpu(proc.pid) for proc in processes if proc.pid is not None)
+    except OSError:
+        return float("nan")
+
+
+def _database_cpu(cluster: PostgresCluster) -> float:
+    """CPU time of the whole PostgreSQL server: the postmaster, its live backends, and the
+    backends that have already exited (the postmaster reaps them)."""
+    try:
+        postmaster = int((cluster.data_dir / "postmaster.pid").read_text().split()[0])
+        total = _stat_cpu(postmaster, reaped=True)
+        for task in Path(f"/proc/{postmaster}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                with contextlib.suppress(OSError):  # a backend may exit meanwhile
+                    total += _stat_cpu(int(child))
+        return total
+    except OSError:
+        return float("nan")
 
 
 def run(clients: int, calls: int, workers: int, rounds: int = 3) -> dict[str, float]:
@@ -175,7 +195,7 @@ def run(clients: int, calls: int, workers: int, rounds: int = 3) -> dict[str, fl
                                 [(u, START_BALANCE) for u in users])
         direct_users, http_users = users[:clients], users[clients:]
         port = free_port()
-        pool_per_worker = clients
+        pool_per_worker = int(os.environ.get("BENCH_POOL", clients))
         for _ in range(workers):
             worker = multiprocessing.get_context("spawn").Process(
                 target=_serve, args=(_login(url, "authenticator"), port, pool_per_worker),
@@ -192,16 +212,18 @@ def run(clients: int, calls: int, workers: int, rounds: int = 3) -> dict[str, fl
         direct_runs: list[float] = []
         gateway_runs: list[float] = []
         cpu_before = _cpu_seconds(servers)
-        direct_client_cpu = http_client_cpu = 0.0
+        direct_client_cpu = http_client_cpu = direct_db_cpu = gateway_db_cpu = 0.0
         for _ in range(rounds):  # interleaved, so background load hits both sides alike
-            cpu = _own_cpu()
+            cpu, db = _own_cpu(), _database_cpu(cluster)
             direct_runs.append(asyncio.run(
                 _timed([_direct_worker(url, u, calls) for u in direct_users])))
             direct_client_cpu += _own_cpu() - cpu
-            cpu = _own_cpu()
+            direct_db_cpu += _database_cpu(cluster) - db
+            cpu, db = _own_cpu(), _database_cpu(cluster)
             gateway_runs.append(asyncio.run(
                 _timed([_http_worker(port, token, u, calls) for u in http_users])))
             http_client_cpu += _own_cpu() - cpu
+            gateway_db_cpu += _database_cpu(cluster) - db
         gateway_cpu = _cpu_seconds(servers) - cpu_before
         direct, gateway = statistics.median(direct_runs), statistics.median(gateway_runs)
         with psycopg.connect(url) as conn:
@@ -212,11 +234,14 @@ def run(clients: int, calls: int, workers: int, rounds: int = 3) -> dict[str, fl
         if rows is None or ledger is None or rows[1] != expected or ledger[0] != expected:
             raise RuntimeError(f"ledger mismatch: {rows} {ledger}, expected {expected}")
         total = clients * calls
+        per_call = 1e6 / (total * rounds)
         return {"direct_rps": total / direct, "gateway_rps": total / gateway,
                 "ratio": direct / gateway,
-                "gateway_cpu_us": gateway_cpu / (total * rounds) * 1e6,
-                "direct_client_cpu_us": direct_client_cpu / (total * rounds) * 1e6,
-                "http_client_cpu_us": http_client_cpu / (total * rounds) * 1e6}
+                "gateway_cpu_us": gateway_cpu * per_call,
+                "direct_client_cpu_us": direct_client_cpu * per_call,
+                "http_client_cpu_us": http_client_cpu * per_call,
+                "direct_db_cpu_us": direct_db_cpu * per_call,
+                "gateway_db_cpu_us": gateway_db_cpu * per_call}
     finally:
         for server in servers:
             server.terminate()
@@ -239,6 +264,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"gateway CPU per call: {result['gateway_cpu_us']:.0f} us (all workers)")
     print(f"client CPU per call : direct {result['direct_client_cpu_us']:.0f} us, "
           f"HTTP load generator {result['http_client_cpu_us']:.0f} us")
+    print(f"database CPU per call: direct {result['direct_db_cpu_us']:.0f} us, "
+          f"through the gateway {result['gateway_db_cpu_us']:.0f} us")
     return 0
 
 

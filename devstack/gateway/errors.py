@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import psycopg
+from devstack.gateway.pgwire import PgError
 
 
 class ApiError(Exception):
@@ -69,22 +69,20 @@ def _raised_pgrst(message: str, detail: str | None) -> ApiError:
     return err
 
 
-def from_pg(exc: psycopg.Error, *, authenticated: bool) -> ApiError:
+def from_pg(exc: PgError, *, authenticated: bool) -> ApiError:
     """Map a PostgreSQL error the way PostgREST's `pgErrorStatus` does."""
-    diag = exc.diag
-    state = diag.sqlstate or ""
-    message = diag.message_primary or str(exc)
+    state = exc.sqlstate
+    message = exc.message
     if not state:
         return pgrst(503, "PGRST001", "Database client error. Retrying the connection.", message)
     if state == "PGRST":
-        return _raised_pgrst(message, diag.message_detail)
+        return _raised_pgrst(message, exc.detail)
     if state.startswith("PT") and state[2:].isdigit():
         status = int(state[2:])
     else:
         status = _prefix_status(state, message, authenticated)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
-    return ApiError(status, state, message, diag.message_detail, diag.message_hint,
-                    headers=headers)
+    return ApiError(status, state, message, exc.detail, exc.hint, headers=headers)
 
 
 def error_headers(err: ApiError) -> list[tuple[bytes, bytes]]:

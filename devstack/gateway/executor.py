@@ -14,12 +14,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-import psycopg
-from psycopg import pq, sql
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from psycopg import sql
 
-from devstack.gateway import wire
 from devstack.gateway.errors import ApiError, from_pg, pgrst
+from devstack.gateway.pgwire import PgConnection, PgError, Row
+from devstack.gateway.pool import Pool, PoolClosed, PoolTimeout
 
 _ISOLATION = {"read committed": "READ COMMITTED", "repeatable read": "REPEATABLE READ",
               "serializable": "SERIALIZABLE", "read uncommitted": "READ UNCOMMITTED"}
@@ -94,24 +93,21 @@ def _prelude(tx: Transaction) -> str:
 
 class Executor:
     def __init__(self, conninfo: str, *, min_size: int, max_size: int, timeout: float) -> None:
-        self.pool = AsyncConnectionPool(
-            conninfo, min_size=min_size, max_size=max_size, timeout=timeout, open=False,
-            kwargs={"autocommit": True, "prepare_threshold": None},
-        )
+        self.pool = Pool(conninfo, min_size=min_size, max_size=max_size, timeout=timeout)
 
     async def open(self) -> None:
-        await self.pool.open(wait=True)
+        await self.pool.open()
 
     async def close(self) -> None:
         await self.pool.close()
 
-    async def _getconn(self) -> psycopg.AsyncConnection[Any]:
+    async def _getconn(self) -> PgConnection:
         try:
-            return await self.pool.getconn()
+            return await self.pool.acquire()
         except PoolTimeout as exc:
             raise pgrst(504, "PGRST003", "Timed out acquiring connection from connection pool."
                         ) from exc
-        except psycopg.OperationalError as exc:
+        except (PgError, PoolClosed, OSError, TimeoutError) as exc:
             raise pgrst(503, "PGRST001", "Database client error. Retrying the connection.",
                         str(exc)) from exc
 
@@ -122,49 +118,46 @@ class Executor:
         script = _prelude(tx) + " " + main_text + (";" if check else "; COMMIT;")
         conn = await self._getconn()
         try:
-            results = await wire.simple_query(conn, script)
-            row = wire.text_row(results[3 if tx.pre_request else 2], conn.info.encoding)
-            if row is None:
+            results = await conn.query(script)
+            rows = results[3 if tx.pre_request else 2]
+            if not rows:
                 raise pgrst(500, "PGRST000", "The main statement returned no row")
-            result = _result(row)
+            result = _result(rows[0])
             if check is not None:
                 err = check(result)
-                await wire.simple_query(conn, "ROLLBACK" if err else "COMMIT")
+                await conn.query("ROLLBACK" if err else "COMMIT")
                 if err is not None:
                     raise err
-        except psycopg.Error as exc:
+        except PgError as exc:
             await _abort(conn)
             raise from_pg(exc, authenticated=authenticated) from exc
         except BaseException:
             await _abort(conn)
             raise
         finally:
-            await self.pool.putconn(conn)
+            self.pool.release(conn)
         return result
 
 
-def _int(value: str | None) -> int | None:
+def _int(value: bytes | None) -> int | None:
     return None if value is None else int(value)
 
 
-def _result(row: list[str | None]) -> Result:
+def _text(value: bytes | None) -> str | None:
+    return None if value is None else value.decode()
+
+
+def _result(row: Row) -> Result:
     total, page_total, body, extra, headers, status, inserted = row
-    return Result(_int(total), int(page_total or 0), body, extra, headers, status,
-                  _int(inserted))
+    return Result(_int(total), int(page_total or 0), _text(body), _text(extra), _text(headers),
+                  _text(status), _int(inserted))
 
 
-async def _abort(conn: psycopg.AsyncConnection[Any]) -> None:
-    """Leave the connection idle for the pool, or close it (the pool then replaces it)."""
-    if conn.closed or conn.broken:
-        return
-    pgconn = conn.pgconn
-    if pgconn.is_busy() or pgconn.transaction_status == pq.TransactionStatus.ACTIVE:
-        # Interrupted mid-exchange (e.g. cancelled): the protocol state is unknown.
-        await conn.close()
-        return
-    if pgconn.transaction_status == pq.TransactionStatus.IDLE:
+async def _abort(conn: PgConnection) -> None:
+    """Leave the connection idle for the pool; a broken one is dropped by the pool."""
+    if conn.broken or conn.tx_status == b"I":
         return
     try:
-        await wire.simple_query(conn, "ROLLBACK")
-    except (psycopg.Error, OSError):
-        await conn.close()
+        await conn.query("ROLLBACK")
+    except PgError:
+        conn.close()

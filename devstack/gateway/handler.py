@@ -67,7 +67,9 @@ class Gateway:
     async def reload(self) -> None:
         """Reload the schema cache (also on `NOTIFY pgrst, 'reload schema'`)."""
         async with self._reload_lock:
-            async with self.executor.pool.connection() as conn:
+            # The catalog queries take parameters: psycopg, on a connection of their own.
+            url = self.settings.database_url.get_secret_value()
+            async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
                 await self.catalog.load(conn, self.settings.schemas)
             self._loaded_at = time.monotonic()
 
