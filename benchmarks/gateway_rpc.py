@@ -77,21 +77,20 @@ def _login(url: str, user: str) -> str:
 def _serve(database_url: str, port: int, pool_max: int) -> None:
     """One gateway worker process; workers share the port (SO_REUSEPORT), like PostgREST's
     threads share its listening socket."""
-    import socket
-
-    import uvicorn
+    import uvloop
 
     from devstack.gateway import GatewaySettings, create_app
+    from devstack.serve import listening_socket
 
-    settings = GatewaySettings(database_url=database_url, jwt_secret=SECRET, pool_min=pool_max,
+    settings = GatewaySettings(database_url=database_url, jwt_secret=SECRET, pool_min=int(os.environ.get("BENCH_POOL_MIN", pool_max)),
                                pool_max=pool_max)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind(("127.0.0.1", port))
-    # No proxy in front of it here, so uvicorn's X-Forwarded-* middleware is left out.
-    config = uvicorn.Config(create_app(settings), log_level="warning", access_log=False,
-                            loop="uvloop", http="httptools", proxy_headers=False)
-    uvicorn.Server(config).run(sockets=[sock])
+    sock = listening_socket(port, reuse_port=True)
+
+    async def serve() -> None:
+        await create_app(settings).serve(sock, lambda: None, asyncio.Event())
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(serve())
 
 
 async def _direct_worker(url: str, user: str, calls: int) -> None:

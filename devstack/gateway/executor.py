@@ -4,6 +4,11 @@ BEGIN <isolation> <access mode>; SELECT set_config(...) ...; [pre-request;] <mai
 The COMMIT is left out when the response depends on the result (singular, max-affected): the
 caller then commits or rolls back. Session-level SET is never used; the role and every GUC are
 transaction-local, so a pooled connection carries nothing over.
+
+When the transaction would be the server's default anyway (READ COMMITTED, and read-write unless
+the request is read-only), BEGIN and COMMIT are left out: the statements of one query message
+already run as one implicit transaction, committed after the last or rolled back on an error
+(which also saves the ROLLBACK round trip). Read-only then comes from `transaction_read_only`.
 """
 
 from __future__ import annotations
@@ -69,31 +74,54 @@ def _fixed_settings(search_path: str, role: str, role_settings: tuple[tuple[str,
     return ", ".join(f"pg_catalog.set_config({literal(k)}, {literal(v)}, true)" for k, v in pairs)
 
 
-def _prelude(tx: Transaction) -> str:
+_DEFAULTS_QUERY = ("SELECT pg_catalog.current_setting('default_transaction_isolation'), "
+                   "pg_catalog.current_setting('default_transaction_read_only')")
+
+
+async def learn_defaults(conn: PgConnection) -> None:
+    """Record the transaction defaults of a new connection (its login role's and database's)."""
+    row = (await conn.query(_DEFAULTS_QUERY))[0][0]
+    conn.defaults = {"isolation": (row[0] or b"").decode(), "read_only": (row[1] or b"").decode()}
+
+
+def _implicit(isolation: str, conn: PgConnection) -> bool:
+    return (isolation == "READ COMMITTED" and conn.defaults.get("isolation") == "read committed"
+            and conn.defaults.get("read_only") == "off")
+
+
+def _prelude(tx: Transaction, conn: PgConnection, *, deferred_commit: bool) -> tuple[str, bool]:
+    """(the statements before the main one, whether they open an explicit transaction)."""
     isolation = _ISOLATION.get(tx.role_settings.get("default_transaction_isolation", ""),
                                "READ COMMITTED")
     role_settings = tuple((k, v) for k, v in tx.role_settings.items()
                           if k != "default_transaction_isolation")
+    explicit = deferred_commit or not _implicit(isolation, conn)
     calls = (
-        _fixed_settings(tx.search_path, tx.role, role_settings)
+        ("pg_catalog.set_config('transaction_read_only', 'on', true), "
+         if tx.read_only and not explicit else "")
+        + _fixed_settings(tx.search_path, tx.role, role_settings)
         + ", pg_catalog.set_config('request.jwt.claims', " + literal(_dumps(tx.claims))
         + ", true), pg_catalog.set_config('request.method', " + literal(tx.method)
         + ", true), pg_catalog.set_config('request.path', " + literal(tx.path)
         + ", true), pg_catalog.set_config('request.headers', " + literal(_dumps(tx.headers))
         + ", true), pg_catalog.set_config('request.cookies', " + literal(_dumps(tx.cookies))
         + ", true)")
-    mode = "READ ONLY" if tx.read_only else "READ WRITE"
-    text = f"BEGIN ISOLATION LEVEL {isolation} {mode}; SELECT {calls};"
+    if explicit:
+        mode = "READ ONLY" if tx.read_only else "READ WRITE"
+        text = f"BEGIN ISOLATION LEVEL {isolation} {mode}; SELECT {calls};"
+    else:
+        text = f"SELECT {calls};"
     if tx.pre_request:
         schema, _, name = tx.pre_request.rpartition(".")
         fn = sql.Identifier(schema, name) if schema else sql.Identifier(name)
         text += " SELECT " + fn.as_string(None) + "();"
-    return text
+    return text, explicit
 
 
 class Executor:
     def __init__(self, conninfo: str, *, min_size: int, max_size: int, timeout: float) -> None:
-        self.pool = Pool(conninfo, min_size=min_size, max_size=max_size, timeout=timeout)
+        self.pool = Pool(conninfo, min_size=min_size, max_size=max_size, timeout=timeout,
+                         setup=learn_defaults)
 
     async def open(self) -> None:
         await self.pool.open()
@@ -115,11 +143,12 @@ class Executor:
                   check: Callable[[Result], ApiError | None] | None = None) -> Result:
         """Run the request's transaction. With `check`, commit only if it returns no error."""
         main_text = main if isinstance(main, str) else main.as_string(None)
-        script = _prelude(tx) + " " + main_text + (";" if check else "; COMMIT;")
         conn = await self._getconn()
         try:
-            results = await conn.query(script)
-            rows = results[3 if tx.pre_request else 2]
+            prelude, explicit = _prelude(tx, conn, deferred_commit=check is not None)
+            results = await conn.query(
+                prelude + " " + main_text + ("; COMMIT;" if explicit and not check else ";"))
+            rows = results[explicit + 1 + bool(tx.pre_request)]
             if not rows:
                 raise pgrst(500, "PGRST000", "The main statement returned no row")
             result = _result(rows[0])

@@ -82,12 +82,15 @@ class _Protocol(asyncio.Protocol):
         if self.raw:
             return self._wake()
         pos, end = 0, len(buf)
+        startup = self.inbox is not None
         while end - pos >= 5:
             size = int.from_bytes(buf[pos + 1:pos + 5], "big")
             if end - pos < size + 1:
                 break
             kind = buf[pos]
-            if kind == 68:  # DataRow, the common case, parsed in place
+            if startup:
+                self._message(kind, bytes(buf[pos + 5:pos + 1 + size]))
+            elif kind == 68:  # DataRow, parsed in place
                 row: Row = []
                 at = pos + 7
                 for _ in range(int.from_bytes(buf[pos + 5:pos + 7], "big")):
@@ -99,31 +102,31 @@ class _Protocol(asyncio.Protocol):
                         row.append(bytes(buf[at:at + length]))
                         at += length
                 self.rows.append(row)
-            else:
-                self._message(kind, bytes(buf[pos + 5:pos + 1 + size]))
+            elif kind in (67, 73):  # CommandComplete, EmptyQueryResponse
+                self.results.append(self.rows)
+                self.rows = []
+            elif kind == 90:  # ReadyForQuery
+                self.tx_status = bytes(buf[pos + 5:pos + 6])
+                self._wake()
+            elif kind == 69:  # ErrorResponse: the server skips the rest of the query string
+                self.error = _error_fields(bytes(buf[pos + 5:pos + 1 + size]))
+            # RowDescription, NoticeResponse, ParameterStatus, NotificationResponse: nothing.
             pos += size + 1
         del buf[:pos]
 
     def _message(self, kind: int, body: bytes) -> None:
-        if self.inbox is not None:
-            self.inbox.append((kind, body))
-            self._wake()
-        elif kind in (67, 73):  # CommandComplete, EmptyQueryResponse
-            self.results.append(self.rows)
-            self.rows = []
-        elif kind == 69:  # ErrorResponse: the server skips the rest of the query string
-            self.error = _error_fields(body)
-        elif kind == 90:  # ReadyForQuery
-            self.tx_status = body[:1]
-            self._wake()
-        # RowDescription, NoticeResponse, ParameterStatus and NotificationResponse need nothing.
+        assert self.inbox is not None
+        self.inbox.append((kind, body))
+        self._wake()
 
 
 class PgConnection:
     def __init__(self, transport: asyncio.Transport, protocol: _Protocol) -> None:
         self._transport = transport
         self._protocol = protocol
+        self._loop = asyncio.get_running_loop()
         self._busy = False
+        self.defaults: dict[str, str] = {}  # what its user of the connection learnt at setup
 
     @property
     def broken(self) -> bool:
@@ -145,7 +148,7 @@ class PgConnection:
         data = text.encode()
         self._transport.write(b"Q" + (len(data) + 5).to_bytes(4, "big") + data + b"\x00")
         protocol.results, protocol.rows, protocol.error = [], [], None
-        waiter = protocol.waiter = asyncio.get_running_loop().create_future()
+        waiter = protocol.waiter = self._loop.create_future()
         self._busy = True
         await waiter
         if protocol.lost is not None:
@@ -223,8 +226,11 @@ async def _negotiate_tls(transport: asyncio.Transport, protocol: _Protocol,
     del protocol.buffer[:1]
     if answer == b"S":
         loop = asyncio.get_running_loop()
-        tls = await loop.start_tls(transport, protocol, _ssl_context(settings),
-                                   server_hostname=settings["host"])
+        try:
+            tls = await loop.start_tls(transport, protocol, _ssl_context(settings),
+                                       server_hostname=settings["host"])
+        except ssl.SSLError as exc:
+            raise connection_error(f"TLS negotiation failed: {exc}") from exc
         if tls is None:
             raise connection_error("TLS negotiation failed")
         return tls

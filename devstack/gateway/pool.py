@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+from collections.abc import Awaitable, Callable
 
 from devstack.gateway.pgwire import PgConnection, connect
 
@@ -19,8 +20,10 @@ class PoolClosed(Exception):
 
 
 class Pool:
-    def __init__(self, conninfo: str, *, min_size: int, max_size: int, timeout: float) -> None:
+    def __init__(self, conninfo: str, *, min_size: int, max_size: int, timeout: float,
+                 setup: Callable[[PgConnection], Awaitable[None]] | None = None) -> None:
         self.conninfo = conninfo
+        self.setup = setup
         self.min_size = min_size
         self.max_size = max(max_size, 1)
         self.timeout = timeout
@@ -49,7 +52,14 @@ class Pool:
             raise failures[0]
 
     async def _connect(self) -> PgConnection:
-        return await connect(self.conninfo, timeout=self.timeout)
+        conn = await connect(self.conninfo, timeout=self.timeout)
+        if self.setup is not None:
+            try:
+                await self.setup(conn)
+            except BaseException:
+                conn.close()
+                raise
+        return conn
 
     async def acquire(self) -> PgConnection:
         if self._closed:
