@@ -1,14 +1,18 @@
-"""One transaction per request, sent as one simple-query message (one round trip).
+"""One transaction per request, its statements pipelined in one round trip (one Sync).
 
-BEGIN <isolation> <access mode>; SELECT set_config(...) ...; [pre-request;] <main>; [COMMIT]
-The COMMIT is left out when the response depends on the result (singular, max-affected): the
-caller then commits or rolls back. Session-level SET is never used; the role and every GUC are
-transaction-local, so a pooled connection carries nothing over.
+BEGIN <isolation> <access mode>; SELECT set_config(..., $n, true), ...; [pre-request;] <main>;
+[COMMIT]. The COMMIT is left out when the response depends on the result (singular,
+max-affected): the caller then commits or rolls back. Session-level SET is never used; the role
+and every GUC are transaction-local, so a pooled connection carries nothing over.
+
+The settings statement takes its values as parameters, so, like BEGIN, COMMIT and the
+parameterised main statements, it is prepared once per connection and afterwards only bound
+(PostgREST prepares its statements too): parse and plan were most of the server's cost.
 
 When the transaction would be the server's default anyway (READ COMMITTED, and read-write unless
-the request is read-only), BEGIN and COMMIT are left out: the statements of one query message
-already run as one implicit transaction, committed after the last or rolled back on an error
-(which also saves the ROLLBACK round trip). Read-only then comes from `transaction_read_only`.
+the request is read-only), BEGIN and COMMIT are left out: messages up to a Sync already run as
+one implicit transaction, committed at the Sync or rolled back on an error (which also saves the
+ROLLBACK round trip). Read-only then comes from `transaction_read_only`.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from typing import Any
 from psycopg import sql
 
 from devstack.gateway.errors import ApiError, from_pg, pgrst
-from devstack.gateway.pgwire import PgConnection, PgError, Row
+from devstack.gateway.pgwire import PgConnection, PgError, Row, Statement
 from devstack.gateway.pool import Pool, PoolClosed, PoolTimeout
 
 _ISOLATION = {"read committed": "READ COMMITTED", "repeatable read": "REPEATABLE READ",
@@ -66,12 +70,12 @@ def literal(value: str) -> str:
 _dumps = json.JSONEncoder(separators=(",", ":")).encode
 
 
-@lru_cache(maxsize=256)
-def _fixed_settings(search_path: str, role: str, role_settings: tuple[tuple[str, str], ...]
-                    ) -> str:
-    """The per-(schema, role) part of the prelude: search_path, role settings, role."""
-    pairs = [("search_path", search_path), *role_settings, ("role", role)]
-    return ", ".join(f"pg_catalog.set_config({literal(k)}, {literal(v)}, true)" for k, v in pairs)
+@dataclass(frozen=True)
+class Prepared:
+    """A main statement whose values are parameters ($1, ...): prepared once per connection."""
+
+    text: str
+    params: tuple[str | None, ...]
 
 
 _DEFAULTS_QUERY = ("SELECT pg_catalog.current_setting('default_transaction_isolation'), "
@@ -89,33 +93,47 @@ def _implicit(isolation: str, conn: PgConnection) -> bool:
             and conn.defaults.get("read_only") == "off")
 
 
-def _prelude(tx: Transaction, conn: PgConnection, *, deferred_commit: bool) -> tuple[str, bool]:
+_REQUEST_GUCS = ("request.jwt.claims", "request.method", "request.path", "request.headers",
+                 "request.cookies")
+
+
+@lru_cache(maxsize=256)
+def _settings_sql(role_keys: tuple[str, ...], read_only: bool) -> str:
+    """`SELECT set_config(<name>, $n, true), ...`: search_path, the role's settings, the role,
+    then the request GUCs; with `read_only`, the transaction is made read-only first."""
+    names = ("search_path", *role_keys, "role", *_REQUEST_GUCS)
+    calls = [f"pg_catalog.set_config({literal(name)}, ${i}, true)"
+             for i, name in enumerate(names, start=1)]
+    if read_only:
+        calls.insert(0, "pg_catalog.set_config('transaction_read_only', 'on', true)")
+    return "SELECT " + ", ".join(calls)
+
+
+@lru_cache(maxsize=64)
+def _call_sql(function: str) -> str:
+    schema, _, name = function.rpartition(".")
+    fn = sql.Identifier(schema, name) if schema else sql.Identifier(name)
+    return "SELECT " + fn.as_string(None) + "()"
+
+
+def _prelude(tx: Transaction, conn: PgConnection, *, deferred_commit: bool
+             ) -> tuple[list[Statement], bool]:
     """(the statements before the main one, whether they open an explicit transaction)."""
     isolation = _ISOLATION.get(tx.role_settings.get("default_transaction_isolation", ""),
                                "READ COMMITTED")
-    role_settings = tuple((k, v) for k, v in tx.role_settings.items()
-                          if k != "default_transaction_isolation")
+    role_settings = [(k, v) for k, v in tx.role_settings.items()
+                     if k != "default_transaction_isolation"]
     explicit = deferred_commit or not _implicit(isolation, conn)
-    calls = (
-        ("pg_catalog.set_config('transaction_read_only', 'on', true), "
-         if tx.read_only and not explicit else "")
-        + _fixed_settings(tx.search_path, tx.role, role_settings)
-        + ", pg_catalog.set_config('request.jwt.claims', " + literal(_dumps(tx.claims))
-        + ", true), pg_catalog.set_config('request.method', " + literal(tx.method)
-        + ", true), pg_catalog.set_config('request.path', " + literal(tx.path)
-        + ", true), pg_catalog.set_config('request.headers', " + literal(_dumps(tx.headers))
-        + ", true), pg_catalog.set_config('request.cookies', " + literal(_dumps(tx.cookies))
-        + ", true)")
+    text = _settings_sql(tuple(k for k, _ in role_settings), tx.read_only and not explicit)
+    params = [tx.search_path, *(v for _, v in role_settings), tx.role, _dumps(tx.claims),
+              tx.method, tx.path, _dumps(tx.headers), _dumps(tx.cookies)]
+    statements: list[Statement] = [(text, params, True)]
     if explicit:
         mode = "READ ONLY" if tx.read_only else "READ WRITE"
-        text = f"BEGIN ISOLATION LEVEL {isolation} {mode}; SELECT {calls};"
-    else:
-        text = f"SELECT {calls};"
+        statements.insert(0, (f"BEGIN ISOLATION LEVEL {isolation} {mode}", (), True))
     if tx.pre_request:
-        schema, _, name = tx.pre_request.rpartition(".")
-        fn = sql.Identifier(schema, name) if schema else sql.Identifier(name)
-        text += " SELECT " + fn.as_string(None) + "();"
-    return text, explicit
+        statements.append((_call_sql(tx.pre_request), (), True))
+    return statements, explicit
 
 
 class Executor:
@@ -139,16 +157,22 @@ class Executor:
             raise pgrst(503, "PGRST001", "Database client error. Retrying the connection.",
                         str(exc)) from exc
 
-    async def run(self, tx: Transaction, main: sql.Composable | str, *, authenticated: bool,
+    async def run(self, tx: Transaction, main: sql.Composable | str | Prepared, *,
+                  authenticated: bool,
                   check: Callable[[Result], ApiError | None] | None = None) -> Result:
         """Run the request's transaction. With `check`, commit only if it returns no error."""
-        main_text = main if isinstance(main, str) else main.as_string(None)
+        if isinstance(main, Prepared):
+            statement: Statement = (main.text, main.params, True)
+        else:  # values inlined as literals: not worth keeping on the connection
+            statement = (main if isinstance(main, str) else main.as_string(None), (), False)
         conn = await self._getconn()
         try:
-            prelude, explicit = _prelude(tx, conn, deferred_commit=check is not None)
-            results = await conn.query(
-                prelude + " " + main_text + ("; COMMIT;" if explicit and not check else ";"))
-            rows = results[explicit + 1 + bool(tx.pre_request)]
+            statements, explicit = _prelude(tx, conn, deferred_commit=check is not None)
+            main_index = len(statements)
+            statements.append(statement)
+            if explicit and check is None:
+                statements.append(("COMMIT", (), True))
+            rows = (await conn.pipeline(statements))[main_index]
             if not rows:
                 raise pgrst(500, "PGRST000", "The main statement returned no row")
             result = _result(rows[0])

@@ -16,6 +16,7 @@ import asyncio
 import getpass
 import os
 import ssl
+from collections.abc import Sequence
 from typing import Any
 
 from psycopg.conninfo import conninfo_to_dict
@@ -23,6 +24,12 @@ from psycopg.conninfo import conninfo_to_dict
 from devstack.gateway.pgauth import ScramSha256, md5_password
 
 Row = list[bytes | None]
+# (text, text-format parameters, prepare and keep it on the connection)
+Statement = tuple[str, Sequence[str | None], bool]
+
+_PREPARED_MAX = 256
+_EXECUTE = b"E\x00\x00\x00\x09\x00\x00\x00\x00\x00"  # unnamed portal, all rows
+_SYNC = b"S\x00\x00\x00\x04"
 
 _SSL_REQUEST = (8).to_bytes(4, "big") + (80877103).to_bytes(4, "big")
 _TERMINATE = b"X\x00\x00\x00\x04"
@@ -65,6 +72,7 @@ class _Protocol(asyncio.Protocol):
         self.results: list[list[Row]] = []
         self.rows: list[Row] = []
         self.error: dict[str, str] | None = None
+        self.parsed = 0  # ParseComplete messages of the current reply
         self.lost: BaseException | None = None
         self.tx_status = b"I"
 
@@ -108,9 +116,12 @@ class _Protocol(asyncio.Protocol):
             elif kind == 90:  # ReadyForQuery
                 self.tx_status = bytes(buf[pos + 5:pos + 6])
                 self._wake()
+            elif kind == 49:  # ParseComplete
+                self.parsed += 1
             elif kind == 69:  # ErrorResponse: the server skips the rest of the query string
                 self.error = _error_fields(bytes(buf[pos + 5:pos + 1 + size]))
-            # RowDescription, NoticeResponse, ParameterStatus, NotificationResponse: nothing.
+            # BindComplete, CloseComplete, RowDescription, NoticeResponse, ParameterStatus and
+            # NotificationResponse need nothing.
             pos += size + 1
         del buf[:pos]
 
@@ -120,12 +131,29 @@ class _Protocol(asyncio.Protocol):
         self._wake()
 
 
+def _bind(name: str, params: Sequence[str | None]) -> bytes:
+    """Bind the unnamed portal: every parameter and result in text format."""
+    body = [b"\x00", name.encode(), b"\x00\x00\x00", len(params).to_bytes(2, "big")]
+    for value in params:
+        if value is None:
+            body.append(b"\xff\xff\xff\xff")
+        else:
+            data = value.encode()
+            body.append(len(data).to_bytes(4, "big"))
+            body.append(data)
+    body.append(b"\x00\x00")
+    payload = b"".join(body)
+    return b"B" + (len(payload) + 4).to_bytes(4, "big") + payload
+
+
 class PgConnection:
     def __init__(self, transport: asyncio.Transport, protocol: _Protocol) -> None:
         self._transport = transport
         self._protocol = protocol
         self._loop = asyncio.get_running_loop()
         self._busy = False
+        self._prepared: dict[str, str] = {}  # statement text -> prepared statement name
+        self._counter = 0
         self.defaults: dict[str, str] = {}  # what its user of the connection learnt at setup
 
     @property
@@ -139,14 +167,61 @@ class PgConnection:
         return self._protocol.tx_status
 
     async def query(self, text: str) -> list[list[Row]]:
-        """Run a query string (one or more statements); the rows of each statement.
+        """Run a query string (one or more statements, simple protocol); the rows of each.
 
         Raises PgError for the first failed statement (the server runs none after it)."""
+        data = text.encode()
+        return await self._exchange(b"Q" + (len(data) + 5).to_bytes(4, "big") + data + b"\x00")
+
+    async def pipeline(self, statements: Sequence[Statement]) -> list[list[Row]]:
+        """Run statements with text parameters in one round trip (extended protocol, one Sync:
+        one implicit transaction unless they BEGIN one); the rows of each statement.
+
+        A statement with `cache` is prepared once per connection and then only bound, which
+        spares the server its parse and plan; the others use the unnamed statement."""
+        parts: list[bytes] = []
+        parses: list[tuple[str, str] | None] = []
+        prepared = self._prepared
+        for text, params, cache in statements:
+            name = prepared.pop(text, None) if cache else None
+            if name is not None:
+                prepared[text] = name  # most recently used last: eviction takes the first
+            else:
+                if cache:
+                    name = self._new_name(parts)
+                    parses.append((text, name))
+                else:
+                    name = ""
+                    parses.append(None)
+                data = text.encode()
+                parts.append(b"P" + (len(name) + len(data) + 8).to_bytes(4, "big")
+                             + name.encode() + b"\x00" + data + b"\x00\x00\x00")
+            parts.append(_bind(name, params))
+            parts.append(_EXECUTE)
+        parts.append(_SYNC)
+        self._protocol.parsed = 0
+        try:
+            return await self._exchange(b"".join(parts))
+        finally:
+            # Parses complete in order: the first `parsed` of them exist on the server now.
+            for entry in parses[:self._protocol.parsed]:
+                if entry is not None:
+                    prepared[entry[0]] = entry[1]
+
+    def _new_name(self, parts: list[bytes]) -> str:
+        if len(self._prepared) >= _PREPARED_MAX:
+            # Closed first in the message, where nothing before it can fail.
+            oldest = next(iter(self._prepared))
+            name = self._prepared.pop(oldest).encode()
+            parts.insert(0, b"C" + (len(name) + 6).to_bytes(4, "big") + b"S" + name + b"\x00")
+        self._counter += 1
+        return f"mv{self._counter}"
+
+    async def _exchange(self, message: bytes) -> list[list[Row]]:
         protocol = self._protocol
         if self.broken:
             raise connection_error("the connection to the server was lost")
-        data = text.encode()
-        self._transport.write(b"Q" + (len(data) + 5).to_bytes(4, "big") + data + b"\x00")
+        self._transport.write(message)
         protocol.results, protocol.rows, protocol.error = [], [], None
         waiter = protocol.waiter = self._loop.create_future()
         self._busy = True
