@@ -126,7 +126,7 @@ def _prelude(tx: Transaction, conn: PgConnection, *, deferred_commit: bool
     explicit = deferred_commit or not _implicit(isolation, conn)
     text = _settings_sql(tuple(k for k, _ in role_settings), tx.read_only and not explicit)
     params = [tx.search_path, *(v for _, v in role_settings), tx.role, _dumps(tx.claims),
-              tx.method, tx.path, _dumps(tx.headers), _dumps(tx.cookies)]
+              tx.method, tx.path, _dumps(tx.headers), _dumps(tx.cookies) if tx.cookies else "{}"]
     statements: list[Statement] = [(text, params, True)]
     if explicit:
         mode = "READ ONLY" if tx.read_only else "READ WRITE"

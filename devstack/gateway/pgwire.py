@@ -131,19 +131,15 @@ class _Protocol(asyncio.Protocol):
         self._wake()
 
 
+_NULL = b"\xff\xff\xff\xff"
+
+
 def _bind(name: str, params: Sequence[str | None]) -> bytes:
     """Bind the unnamed portal: every parameter and result in text format."""
-    body = [b"\x00", name.encode(), b"\x00\x00\x00", len(params).to_bytes(2, "big")]
-    for value in params:
-        if value is None:
-            body.append(b"\xff\xff\xff\xff")
-        else:
-            data = value.encode()
-            body.append(len(data).to_bytes(4, "big"))
-            body.append(data)
-    body.append(b"\x00\x00")
-    payload = b"".join(body)
-    return b"B" + (len(payload) + 4).to_bytes(4, "big") + payload
+    values = b"".join(_NULL if value is None else len(data := value.encode()).to_bytes(4, "big")
+                      + data for value in params)
+    head = b"\x00" + name.encode() + b"\x00\x00\x00" + len(params).to_bytes(2, "big")
+    return b"B" + (len(head) + len(values) + 6).to_bytes(4, "big") + head + values + b"\x00\x00"
 
 
 class PgConnection:

@@ -136,7 +136,11 @@ def _argument_text(value: object, arg_type: str) -> tuple[bool, str | None]:
         return True, None
     if isinstance(value, str):
         return True, value
-    if isinstance(value, bool | int | float):
+    if isinstance(value, bool):
+        return True, "true" if value else "false"
+    if isinstance(value, int):
+        return True, str(value)
+    if isinstance(value, float):
         return True, json.dumps(value)
     return False, None
 
