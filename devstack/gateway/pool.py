@@ -8,7 +8,8 @@ import collections
 import contextlib
 from collections.abc import Awaitable, Callable
 
-from devstack.gateway.pgwire import PgConnection, connect
+from devstack.gateway.pgconnect import connect
+from devstack.gateway.pgwire import PgConnection
 
 
 class PoolTimeout(Exception):

@@ -29,7 +29,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from psycopg.conninfo import make_conninfo
 
 from devstack.gateway.pgauth import AuthError, ScramSha256
-from devstack.gateway.pgwire import PgError, connect
+from devstack.gateway.pgconnect import connect
+from devstack.gateway.pgwire import PgError
 from devstack.ports import free_port
 from devstack.postgres import PostgresCluster
 

@@ -9,7 +9,8 @@ import pytest
 
 from devstack.gateway.errors import ApiError
 from devstack.gateway.executor import Executor, Transaction
-from devstack.gateway.pgwire import PgConnection, connect
+from devstack.gateway.pgconnect import connect
+from devstack.gateway.pgwire import PgConnection
 from devstack.gateway.pool import Pool, PoolClosed, PoolTimeout
 from devstack.ports import free_port
 
