@@ -72,7 +72,11 @@ class ServerThread:
         assert self._native is not None
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        await self._native.serve(listening_socket(self.port), self._started.set, self._stop)
+        sock = listening_socket(self.port)
+        try:
+            await self._native.serve(sock, self._started.set, self._stop)
+        finally:
+            sock.close()  # already closed (detached) by its server, unless serve failed first
 
     def _is_started(self) -> bool:
         return self._server.started if self._server is not None else self._started.is_set()

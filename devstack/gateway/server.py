@@ -35,7 +35,8 @@ _REASONS = {s.value: s.phrase.encode() for s in HTTPStatus}
 _NO_BODY = frozenset((204, 304))
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
-Request = tuple[str, bytes, list[tuple[bytes, bytes]], bytes, bool]
+# method, target, headers, body, keep-alive, HTTP/1.0
+Request = tuple[str, bytes, list[tuple[bytes, bytes]], bytes, bool, bool]
 
 
 class _Clock:
@@ -54,22 +55,26 @@ class _Clock:
 
 
 def _clean(value: str) -> bytes:
-    """A header value as bytes; CR and LF (from response.headers set in SQL) cannot split it."""
+    """A header name or value as bytes; CR and LF (from response.headers set in SQL) cannot
+    split it."""
     if "\r" in value or "\n" in value:
         value = value.replace("\r", " ").replace("\n", " ")
     return value.encode("latin-1", "replace")
 
 
-def encode(response: Response, clock: _Clock, *, keep_alive: bool, head: bool) -> bytes:
+def encode(response: Response, clock: _Clock, *, keep_alive: bool, head: bool,
+           http10: bool = False) -> bytes:
     status = response.status
     parts = [b"HTTP/1.1 %d %s\r\n" % (status, _REASONS.get(status, b"Unknown")),
              clock.date_line()]
     for name, value in response.headers.items():
-        parts.append(name.encode("latin-1", "replace") + b": " + _clean(value) + b"\r\n")
+        parts.append(_clean(name) + b": " + _clean(value) + b"\r\n")
     if status not in _NO_BODY:
         parts.append(b"content-length: %d\r\n" % len(response.body))
     if not keep_alive:
         parts.append(b"connection: close\r\n")
+    elif http10:  # HTTP/1.0 closes by default: say the connection stays
+        parts.append(b"connection: keep-alive\r\n")
     parts.append(b"\r\n")
     if not head and status not in _NO_BODY:
         parts.append(response.body)
@@ -101,7 +106,9 @@ class _HttpConnection(asyncio.Protocol):
         self.queue: collections.deque[Request] = collections.deque()
         self.task: asyncio.Task[None] | None = None
         self.idle: asyncio.TimerHandle | None = None
+        self.active_at = self.loop.time()  # last bytes read or response written
         self.paused = False
+        self.rejected = False  # a malformed request behind ones still being answered
 
     # -- transport callbacks ----------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -116,15 +123,18 @@ class _HttpConnection(asyncio.Protocol):
             self.idle.cancel()
 
     def data_received(self, data: bytes) -> None:
-        if self.idle is not None:
-            self.idle.cancel()
-            self.idle = None
+        self.active_at = self.loop.time()
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             pass  # no protocol switching here; the request itself is answered as HTTP/1.1
         except httptools.HttpParserError:
-            self._reject(400, b"Bad Request")
+            if self.task is None:
+                self._reject(400, b"Bad Request")
+            else:  # answered in order, after the requests read before it
+                assert self.transport is not None
+                self.transport.pause_reading()
+                self.rejected = True
 
     # -- parser callbacks ---------------------------------------------------------------------
     def on_message_begin(self) -> None:
@@ -139,6 +149,8 @@ class _HttpConnection(asyncio.Protocol):
         self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
+        if self.task is not None or self.queue:
+            return  # a 100 now would answer an earlier request; the client sends on anyway
         for name, value in self.headers:
             if name.lower() == b"expect" and value.lower() == b"100-continue":
                 assert self.transport is not None
@@ -149,7 +161,8 @@ class _HttpConnection(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         request = (self.parser.get_method().decode("latin-1"), self.target, self.headers,
-                   b"".join(self.body), self.parser.should_keep_alive())
+                   b"".join(self.body), self.parser.should_keep_alive(),
+                   self.parser.get_http_version() == "1.0")
         if self.task is None:
             self.task = self.loop.create_task(self._serve(request))
             return
@@ -164,22 +177,24 @@ class _HttpConnection(asyncio.Protocol):
         transport = self.transport
         assert transport is not None
         while True:
-            method, target, raw_headers, body, keep_alive = request
+            method, target, raw_headers, body, keep_alive, http10 = request
             response = await self._respond(method, target, raw_headers, body)
             keep_alive = keep_alive and not self.server.stopping
             transport.write(encode(response, self.server.clock, keep_alive=keep_alive,
-                                   head=method == "HEAD"))
+                                   head=method == "HEAD", http10=http10))
             if not keep_alive:
                 transport.close()
                 break
             if not self.queue:
+                if self.rejected:
+                    self._reject(400, b"Bad Request")
                 break
             request = self.queue.popleft()
             if self.paused and len(self.queue) < _MAX_QUEUED // 2:
                 transport.resume_reading()
                 self.paused = False
         self.task = None
-        self._arm_idle()
+        self.active_at = self.loop.time()
 
     async def _respond(self, method: str, target: bytes, raw_headers: list[tuple[bytes, bytes]],
                        body: bytes) -> Response:
@@ -209,12 +224,21 @@ class _HttpConnection(asyncio.Protocol):
         self.transport.write(encode(response, self.server.clock, keep_alive=False, head=False))
         self.transport.close()
 
-    def _arm_idle(self) -> None:
+    def _arm_idle(self, delay: float | None = None) -> None:
+        """One timer per connection, re-armed when it fires (not per request): it closes a
+        connection that has neither sent bytes nor been answered for the idle timeout,
+        including one that stalls halfway through a request."""
         if self.transport is not None and not self.transport.is_closing():
-            self.idle = self.loop.call_later(_IDLE_TIMEOUT, self._close_idle)
+            self.idle = self.loop.call_later(_IDLE_TIMEOUT if delay is None else delay,
+                                             self._check_idle)
 
-    def _close_idle(self) -> None:
-        if self.task is None and self.transport is not None:
+    def _check_idle(self) -> None:
+        remaining = self.active_at + _IDLE_TIMEOUT - self.loop.time()
+        if self.task is not None:  # a request is being answered: not idle
+            self._arm_idle()
+        elif remaining > 0:
+            self._arm_idle(remaining)
+        elif self.transport is not None:
             self.transport.close()
 
 
