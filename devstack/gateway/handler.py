@@ -155,9 +155,10 @@ class Gateway:
         schema, profiled = self._schema(method, headers)
         singular = wants_object(headers.get("accept"))
         prefer = Prefer.parse(headers.get("prefer"))
-        params = parse_qsl(raw_query, keep_blank_values=True)
+        params = parse_qsl(raw_query, keep_blank_values=True) if raw_query else []
         search_path = _search_path(schema, tuple(self.settings.extra_search_path))
-        request_headers = {k: v for k, v in headers.items() if k != "cookie"}
+        request_headers = {k: v for k, v in headers.items() if k != "cookie"} \
+            if "cookie" in headers else headers
         tx = Transaction(role, self.catalog.role_settings.get(role, {}), search_path, claims,
                          method, path, request_headers, _cookies(headers.get("cookie")),
                          read_only=method in ("GET", "HEAD"), pre_request=self.settings.pre_request)
