@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from devstack.gateway.pgwire import PgError
 
@@ -83,10 +82,3 @@ def from_pg(exc: PgError, *, authenticated: bool) -> ApiError:
         status = _prefix_status(state, message, authenticated)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
     return ApiError(status, state, message, exc.detail, exc.hint, headers=headers)
-
-
-def error_headers(err: ApiError) -> list[tuple[bytes, bytes]]:
-    headers: dict[str, Any] = {"Content-Type": "application/json; charset=utf-8",
-                               "Proxy-Status": f"PostgREST; error={err.code}"}
-    headers.update(err.headers)
-    return [(k.lower().encode(), str(v).encode("latin-1", "replace")) for k, v in headers.items()]

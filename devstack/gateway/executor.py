@@ -59,15 +59,6 @@ class Transaction:
     pre_request: str | None = None
 
 
-def literal(value: str) -> str:
-    """A string literal, untyped, so PostgreSQL coerces it. Plain text is quoted here (what
-    psycopg renders for it, without its per-call adaptation cost: this runs for every GUC of
-    every request); backslashes and NULs are left to psycopg (E'' form, or its error)."""
-    if "\\" in value or "\x00" in value:
-        return sql.Literal(value).as_string(None)
-    return "'" + value.replace("'", "''") + "'"
-
-
 _slow_dumps = json.JSONEncoder(separators=(",", ":")).encode
 
 
@@ -112,7 +103,7 @@ def _settings_sql(role_keys: tuple[str, ...], read_only: bool) -> str:
     """`SELECT set_config(<name>, $n, true), ...`: search_path, the role's settings, the role,
     then the request GUCs; with `read_only`, the transaction is made read-only first."""
     names = ("search_path", *role_keys, "role", *_REQUEST_GUCS)
-    calls = [f"pg_catalog.set_config({literal(name)}, ${i}, true)"
+    calls = [f"pg_catalog.set_config({sql.Literal(name).as_string(None)}, ${i}, true)"
              for i, name in enumerate(names, start=1)]
     if read_only:
         calls.insert(0, "pg_catalog.set_config('transaction_read_only', 'on', true)")

@@ -139,7 +139,7 @@ class PgConnection:
         self._busy = False
         self._prepared: dict[str, str] = {}  # statement text -> prepared statement name
         self._counter = 0
-        self.defaults: dict[str, str] = {}  # what its user of the connection learnt at setup
+        self.defaults: dict[str, str] = {}  # the server's transaction defaults, set by the pool
 
     @property
     def broken(self) -> bool:

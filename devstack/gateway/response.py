@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from devstack.gateway.errors import ApiError, error_headers, pgrst
+from devstack.gateway.errors import ApiError, pgrst
 from devstack.gateway.executor import Result
 
 JSON_TYPE = "application/json; charset=utf-8"
@@ -18,14 +18,6 @@ class Response:
     status: int
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
-
-    def raw_headers(self) -> list[tuple[bytes, bytes]]:
-        return [(k.lower().encode(), v.encode("latin-1", "replace"))
-                for k, v in self.headers.items()]
-
-
-def error_response(err: ApiError) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-    return err.status, error_headers(err), err.body()
 
 
 def singular_error(n: int) -> ApiError:
