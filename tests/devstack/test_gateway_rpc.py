@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 from postgrest import APIError, CountMethod, SyncPostgrestClient
 
@@ -182,3 +184,30 @@ def test_max_rows_caps_set_returning_functions(rest: httpx.Client) -> None:
     assert r.status_code == 206
     assert len(r.json()) == 1000
     assert r.headers["Content-Range"] == "0-999/1200"
+
+
+def test_isolation_level_set_for_the_role_is_used_and_the_default_otherwise(
+        rest: httpx.Client, gw_database: str) -> None:
+    # A role with its own isolation needs the explicit BEGIN; the others run without one.
+    with psycopg.connect(gw_database, autocommit=True) as conn:
+        conn.execute("do $$ begin if not exists (select 1 from pg_roles where rolname = "
+                     "'gw_strict') then create role gw_strict nologin noinherit; end if; end $$")
+        conn.execute("grant gw_strict to authenticator")
+        conn.execute("grant usage on schema public to gw_strict")
+        dbname = conn.info.dbname
+        conn.execute(f'alter role gw_strict in database "{dbname}" '
+                     "set default_transaction_isolation = 'serializable'")
+        conn.execute("create or replace function public.tx_isolation() returns text "
+                     "language sql volatile as $$ select current_setting('transaction_isolation')"
+                     " || '/' || current_setting('transaction_read_only') $$")
+        conn.execute("grant execute on function public.tx_isolation() to gw_strict, "
+                     "authenticated")
+        conn.execute("notify pgrst, 'reload schema'")
+    deadline = time.monotonic() + 5
+    while (strict := rest.post("/rpc/tx_isolation", headers=auth("gw_strict"))).status_code \
+            != 200 or strict.json() != "serializable/off":
+        assert time.monotonic() < deadline, strict.text
+        time.sleep(0.05)
+    assert rest.get("/rpc/tx_isolation", headers=auth("gw_strict")).json() == "serializable/on"
+    assert rest.post("/rpc/tx_isolation", headers=auth()).json() == "read committed/off"
+    assert rest.get("/rpc/tx_isolation", headers=auth()).json() == "read committed/on"
