@@ -79,6 +79,7 @@ AUTHENTICATED_RPCS = {
     "public.reading_status(job_id uuid)",
     "public.set_default_payment_method(payment_method_id uuid)",
     "public.wallet_summary()",
+    "public.export_account()",
     "public.reading_search_terms(p_query text)",
 }
 PURE_HELPERS = {"public.reading_search_terms"}
