@@ -65,6 +65,7 @@ class Operation:
 
 def operations() -> list[Operation]:
     """The public surface of API.md, one entry per function URL operation."""
+    from shared.account import AccountExport, DeleteAccountRequest, DeleteAccountResponse
     from shared.consumer import ConsumeRequest, ConsumerReport
     from shared.invites import RedeemInviteRequest, RedeemInviteResponse
     from shared.payment_methods import SetupRequest, SetupResponse
@@ -112,6 +113,13 @@ def operations() -> list[Operation]:
                   "Remove a saved card", 204, None, path_params=("id",),
                   errors={404: ["not_found"], 429: ["rate_limited"],
                           502: ["payment_provider_unavailable"]}),
+        Operation("account", "get", "/account/export",
+                  "Everything stored about the signed-in user", 200, AccountExport,
+                  errors={429: ["rate_limited"]}),
+        Operation("account", "delete", "/account",
+                  "Erase the account (personal data erased, financial records kept anonymised)",
+                  202, DeleteAccountResponse, DeleteAccountRequest,
+                  errors={422: ["validation_error"], 429: ["rate_limited"]}),
         Operation("job-consumer", "post", "/job-consumer",
                   "Drain the reading queue (QStash, signed)", 200, ConsumerReport, ConsumeRequest,
                   body_required=False, security="qstashSignature",

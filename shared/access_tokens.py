@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,10 +102,37 @@ def verify_access_token(
     )
 
 
+ErasedCheck = Callable[[AuthenticatedUser], bool]
+
+
+def account_erased(user: AuthenticatedUser) -> bool:
+    """Whether the token's account was deleted (`users.erased_at`), read with the token itself
+    so RLS shows the caller their own row only. A signature stays valid until the token
+    expires; the erasure has to be looked up."""
+    from shared.db import execute, get_database
+
+    rows = execute(get_database().for_user(user.access_token).table("users")
+                   .select("erased_at").eq("id", str(user.user_id))).data or []
+    return bool(rows) and rows[0].get("erased_at") is not None
+
+
+_erased_check: ErasedCheck = account_erased
+
+
+def set_erased_check(check: ErasedCheck | None) -> None:
+    """Replace the erasure lookup (tests without a database), or restore it with None."""
+    global _erased_check
+    _erased_check = check or account_erased
+
+
 def authenticate(
-    request: FunctionUrlRequest, settings: Settings | None = None
+    request: FunctionUrlRequest, settings: Settings | None = None, *, allow_erased: bool = False
 ) -> AuthenticatedUser:
-    """The one dependency of every user function: `Authorization: Bearer <access token>`."""
+    """The one dependency of every user function: `Authorization: Bearer <access token>`.
+
+    The token of a deleted account is refused like a forged one (401), except where
+    `allow_erased` says the caller handles it (a repeated `DELETE /account` answers with the
+    first erasure)."""
     token = request.bearer_token()
     if token is None:
         raise Unauthorized()
@@ -115,4 +143,6 @@ def authenticate(
         leeway_seconds=settings.token_leeway_seconds,
     )
     observability.bind(user_id=user.user_id)
+    if not allow_erased and _erased_check(user):
+        raise Unauthorized("This account was deleted.")
     return user

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
-from shared import observability
+from shared import account_cleanup, observability
 from shared.consumer_config import ConsumerConfig, consumer_config
 from shared.container import PerSettings
 from shared.http import RequestModel
@@ -110,6 +110,8 @@ class JobConsumer:
         if stream_up:
             stream_up = self._stream_step("sweep", lambda: self._sweep(report))
         report.expired_invites = self._expire_invites()
+        # Stripe and Redis work left over from account erasures (retried until done).
+        account_cleanup.sweep_account_cleanups(self._database)
 
         if stream_up:
             self._stream_step("drain", lambda: self._drain(deadline, limit, backlog, worker_id,

@@ -82,7 +82,9 @@ def _request(headers: dict[str, str]) -> FunctionUrlRequest:
     )
 
 
-def test_authenticate_reads_the_bearer_header():
+def test_authenticate_reads_the_bearer_header(monkeypatch):
+    # No database here: the account is taken as not erased (tests/account covers erased ones).
+    monkeypatch.setattr("shared.access_tokens._erased_check", lambda user: False)
     settings = make_settings()
     user_id = uuid.uuid4()
     token = mint_access_token(user_id, secret=JWT_SECRET).token

@@ -60,6 +60,7 @@ def test_user_id_is_logged_once_the_token_is_verified_and_not_on_the_next_call(o
 
     settings = Settings(supabase_url="http://127.0.0.1:9", supabase_anon_key="a",
                         supabase_service_role_key="s", supabase_jwt_secret=SECRET)
+    monkeypatch.setattr(access_tokens, "_erased_check", lambda user: False)
     user_id = uuid.uuid4()
     token = mint_access_token(user_id, secret=SECRET).token
 

@@ -40,6 +40,7 @@ def as_role(url: str, role: str) -> str:
 def reset_containers() -> None:
     """Forget every per-container cache, so handlers see the current stack's environment."""
     from shared import redis as shared_redis
+    from shared.account import set_account_service
     from shared.db import get_database
     from shared.identity import get_identity_verifier
     from shared.invites import set_invite_service
@@ -62,6 +63,7 @@ def reset_containers() -> None:
     set_purchase_service(None)
     set_payment_methods_service(None)
     set_webhook_processor(None)
+    set_account_service(None)
 
 
 @dataclass
