@@ -155,3 +155,12 @@ def occurrences(conn: psycopg.Connection[Any], marker: str) -> list[str]:
         if hit and hit["e"]:
             found.append(f"{schema}.{table}.{column}")
     return found
+
+
+@pytest.fixture(scope="package")
+def stack(database_factory: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The local stack with the real handlers (account included) and the Stripe stand-in."""
+    from tests.money.stack import money_stack
+
+    with money_stack(database_factory(migrate=True), tmp_path_factory.mktemp("account")) as s:
+        yield s
