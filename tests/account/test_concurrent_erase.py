@@ -8,13 +8,14 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
 
 from shared.account_cleanup import sweep_account_cleanups
-from tests.account.app import ask, buy, delete_account, sign_in
+from tests.account.app import AppUser, ask, buy, delete_account, sign_in
 from tests.account.conftest import occurrences
 from tests.money.stack import MoneyStack
 
@@ -40,21 +41,26 @@ def confirm(stack: MoneyStack, intent_id: str) -> int:
     return 200
 
 
+def erase_after(stack: MoneyStack, user: AppUser, delay: float) -> Any:
+    time.sleep(delay)
+    return delete_account(stack, user)
+
+
 def test_erase_purchase_readings_and_a_webhook_at_once(stack: MoneyStack):
     from shared.db import get_database
     from shared.stripe_client import set_stripe_client
 
-    users = []
+    users: list[tuple[AppUser, dict[str, Any]]] = []
     for delay in ERASE_DELAYS:
         user = sign_in(stack)
         buy(stack, user)  # 17 stars
         pending = buy(stack, user, "starter", confirm=False)
         results = race({
-            "erase": lambda u=user, d=delay: (time.sleep(d), delete_account(stack, u))[1],
-            "purchase": lambda u=user: stack.call("purchase", u, json={"package": "basic"}),
-            "reading-1": lambda u=user: ask(stack, u, "Does racewordone matter?"),
-            "reading-2": lambda u=user: ask(stack, u, "Does racewordtwo matter?"),
-            "webhook": lambda p=pending: confirm(stack, p["payment_intent_id"]),
+            "erase": partial(erase_after, stack, user, delay),
+            "purchase": partial(stack.call, "purchase", user, json={"package": "basic"}),
+            "reading-1": partial(ask, stack, user, "Does racewordone matter?"),
+            "reading-2": partial(ask, stack, user, "Does racewordtwo matter?"),
+            "webhook": partial(confirm, stack, pending["payment_intent_id"]),
         })
         assert results["erase"].status_code == 202, results["erase"].text
         # A purchase that loses the race is refused: its token (401), or Stripe, when the
@@ -75,7 +81,7 @@ def test_erase_purchase_readings_and_a_webhook_at_once(stack: MoneyStack):
                                 " where id = %s", (user.id,)).fetchone() == {
                 "star_balance": 0, "coin_balance": 0}
             assert conn.execute("select status from public.payments where id = %s",
-                                (pending["payment_id"],)).fetchone()["status"] == "succeeded"
+                                (pending["payment_id"],)).fetchone() == {"status": "succeeded"}
             ledger = conn.execute(
                 "select transaction_type, related_job_id from public.wallet_transactions"
                 " where user_id = %s", (user.id,)).fetchall()
@@ -84,9 +90,8 @@ def test_erase_purchase_readings_and_a_webhook_at_once(stack: MoneyStack):
             refunded = sorted(str(r["related_job_id"]) for r in ledger
                               if r["transaction_type"] == "refund")
             assert charged == refunded
-            open_jobs = conn.execute("select count(*) as n from public.jobs where user_id = %s"
-                                     " and status <> 'dlq'", (user.id,)).fetchone()["n"]
-            assert open_jobs == 0
+            assert conn.execute("select count(*) as n from public.jobs where user_id = %s"
+                                " and status <> 'dlq'", (user.id,)).fetchone() == {"n": 0}
         for marker in ("racewordone", "racewordtwo", *(u.email for u, _ in users)):
             assert occurrences(conn, marker) == [], marker
 
