@@ -5,6 +5,7 @@
     python -m ops.admin refund-reading JOB_ID             [--reason TEXT]
     python -m ops.admin ledger USER_ID                    [--limit 50] [--json]
     python -m ops.admin resync-payment PAYMENT_INTENT_ID  [--stripe-key KEY] [--stripe-api-base URL]
+    python -m ops.admin export-user / erase-user          (ops/account_admin.py)
 
 Every command takes `--database-url` (default `$DATABASE_URL`, else the running local stack's
 `.local/stack.json`) and calls the SQL functions the functions themselves use, as
@@ -27,6 +28,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from ops import account_admin
 from ops.migrate import STACK_FILE, MigrationError, default_database_url
 
 EXIT_OK, EXIT_PROBLEM, EXIT_ERROR = 0, 1, 2
@@ -191,10 +193,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     resync.add_argument("payment_intent_id")
     resync.add_argument("--stripe-key")
     resync.add_argument("--stripe-api-base")
+    account_admin.add_commands(sub)
     args = parser.parse_args(argv)
     try:
         url = args.database_url or default_database_url()
-        if args.command == "queue-health":
+        if getattr(args, "run", None):
+            _print(args.run(url, args), args.json or getattr(args, "force_json", False))
+        elif args.command == "queue-health":
             _print(queue_health(url), args.json)
         elif args.command == "replay-job":
             _print(replay_job(url, args.job_id, args.extra_attempts), args.json)
