@@ -2,12 +2,15 @@
 
     python -m ops.admin export-user USER_ID                                  [--out FILE]
     python -m ops.admin erase-user USER_ID --operator NAME --reason TEXT
+    python -m ops.admin reapply-erasures --from DATABASE_URL
 
 `export-user` runs `public.export_account()` as that user (role authenticated with the user's
 claims, the way PostgREST runs the app's call), so RLS decides what is theirs exactly as for
 `GET /account/export`. `erase-user` runs `public.erase_account(...)` as service_role, the same
 transaction as `DELETE /account`, recording `operator:<NAME>` and the reason; the Stripe and
 Redis cleanup is left due for the job consumer's sweep, which runs it within a minute.
+`reapply-erasures` runs after restoring a backup: every account erased in a later copy of the
+database (`private.account_erasures` there) is erased again in the restored one.
 """
 
 from __future__ import annotations
@@ -55,6 +58,28 @@ def erase_user(database_url: str, user_id: str, operator: str, reason: str) -> d
     return {**dict(row["r"]), "cleanup": "due for the job consumer's sweep"}
 
 
+def reapply_erasures(database_url: str, source_url: str) -> dict[str, Any]:
+    """Erase again, in a restored database, every account erased in `source_url` (a later copy
+    of the same database): a backup taken before an erasure must not bring the person back.
+    Accounts already erased, or unknown to the restored copy, are counted and left alone."""
+    from ops.admin import _as_service, _connect
+
+    with psycopg.connect(source_url, autocommit=True, row_factory=dict_row) as source:
+        erasures = source.execute("select user_id, requested_by, reason from"
+                                  " private.account_erasures order by erased_at").fetchall()
+    counts = {"erasures": len(erasures), "applied": 0, "already_erased": 0, "unknown_users": 0}
+    with _connect(database_url) as conn:
+        for erasure in erasures:
+            if conn.execute("select 1 from public.users where id = %s",
+                            (erasure["user_id"],)).fetchone() is None:
+                counts["unknown_users"] += 1
+                continue
+            row = _as_service(conn, "select public.erase_account(%s, %s, %s) as r",
+                              (erasure["user_id"], erasure["requested_by"], erasure["reason"]))
+            counts["already_erased" if row["r"]["already_erased"] else "applied"] += 1
+    return counts
+
+
 def _export(url: str, args: argparse.Namespace) -> dict[str, Any]:
     document = export_user(url, args.user_id)
     if args.out is None:
@@ -78,3 +103,8 @@ def add_commands(sub: Any) -> None:
     erase.add_argument("--operator", required=True, help="who runs this (recorded)")
     erase.add_argument("--reason", required=True, help="why, e.g. the request's ticket")
     erase.set_defaults(run=_erase)
+    again = sub.add_parser("reapply-erasures",
+                           help="after a restore: erase again what a later copy erased")
+    again.add_argument("--from", dest="source", required=True,
+                       help="database URL of a later copy (e.g. the database before the restore)")
+    again.set_defaults(run=lambda url, args: reapply_erasures(url, args.source))
