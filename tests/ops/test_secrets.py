@@ -151,7 +151,7 @@ def cold_start(endpoint: str, secret_id: str) -> dict[str, str]:
 def test_cold_start_of_every_handler_fails_when_its_secret_is_missing(moto_server) -> None:
     outcomes = cold_start(moto_server, "mimivibe/prod/missing")
 
-    assert len(outcomes) == 7
+    assert len(outcomes) == 8
     for module, outcome in outcomes.items():
         assert outcome.startswith("ConfigError"), (module, outcome)
         assert "mimivibe/prod/missing" in outcome, (module, outcome)
