@@ -1,0 +1,1 @@
+drop function public.export_account();
