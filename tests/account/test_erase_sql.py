@@ -5,11 +5,14 @@ sign-in, the wallet core, late Stripe events and invites."""
 from __future__ import annotations
 
 import json
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import psycopg
 import pytest
+from psycopg.rows import dict_row
 
 from tests.account.conftest import (
     Person,
@@ -21,7 +24,7 @@ from tests.account.conftest import (
     populate,
     sign_in,
 )
-from tests.db.conftest import apply_change, one
+from tests.db.conftest import apply_change, connect, one
 from tests.money.conftest import apply_event
 
 
@@ -46,7 +49,7 @@ def test_erasure_leaves_no_personal_datum_in_any_column_and_the_other_user_untou
 
 
 def test_financial_records_stay_anonymised_with_amounts_and_the_ledger_chain(conn, pair):
-    _, person = pair
+    inviter, person = pair
     before = conn.execute(
         "select id, amount, status, stars_purchased, created_at from public.payments"
         " where user_id = %s order by id", (person.id,)).fetchall()
@@ -66,6 +69,11 @@ def test_financial_records_stay_anonymised_with_amounts_and_the_ledger_chain(con
     assert forfeits and all(r["balance_after"] == 0 for r in forfeits)
     assert conn.execute("select * from public.wallet_audit() where user_id = %s",
                         (person.id,)).fetchall() == []
+    # The invite the erased user accepted still counts for the inviter's tier.
+    assert one(conn, "select total_invites from public.users where id = %s",
+               (inviter.id,))["total_invites"] == 1
+    assert one(conn, "select status from public.user_invites where invitee_id = %s",
+               (person.id,))["status"] == "accepted"
 
 
 def test_open_readings_are_canceled_and_refunded_once(conn):
@@ -191,3 +199,29 @@ def test_invite_rewards_resolve_when_the_inviter_or_the_invitee_was_erased(conn)
     apply_event(conn, StripePayment(uuid.UUID(payment["id"]), int(payment["amount"])).succeeded())
     assert one(conn, "select coin_balance, total_invites from public.users where id = %s",
                (inviter2.id,)) == {"coin_balance": 100, "total_invites": 1}
+
+
+def test_a_sign_in_waiting_for_the_erasure_creates_a_new_account(conn, account_db):
+    person = sign_in(conn)
+    with connect(account_db, row_factory=dict_row) as eraser:
+        eraser.execute("begin")
+        eraser.execute("set local role service_role")
+        eraser.execute("select public.erase_account(%s)", (person.id,))
+        with ThreadPoolExecutor(1) as pool:
+            signing_in = pool.submit(sign_in_again, account_db, person)
+            deadline = time.monotonic() + 10
+            while not conn.execute(
+                    "select exists (select 1 from pg_stat_activity where wait_event_type = 'Lock'"
+                    " and query like '%%upsert_user_from_identity%%') as w").fetchone()["w"]:
+                assert time.monotonic() < deadline, "the sign-in never waited for the erasure"
+                time.sleep(0.02)
+            eraser.execute("commit")
+            row = signing_in.result(timeout=10)
+    assert row["created"] and row["user"]["id"] != str(person.id)
+    assert one(conn, "select name from public.users where id = %s", (person.id,))["name"] is None
+
+
+def sign_in_again(url: str, person: Person) -> dict[str, Any]:
+    with connect(url, row_factory=dict_row) as other:
+        return dict(as_service(other, "select public.upsert_user_from_identity('custom', %s, %s,"
+                                      " true, 'Back') as r", (person.subject, person.email))["r"])
