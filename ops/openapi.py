@@ -119,7 +119,7 @@ def operations() -> list[Operation]:
         Operation("account", "delete", "/account",
                   "Erase the account (personal data erased, financial records kept anonymised)",
                   202, DeleteAccountResponse, DeleteAccountRequest,
-                  errors={422: ["validation_error"], 429: ["rate_limited"]}),
+                  errors={404: ["not_found"], 422: ["validation_error"], 429: ["rate_limited"]}),
         Operation("job-consumer", "post", "/job-consumer",
                   "Drain the reading queue (QStash, signed)", 200, ConsumerReport, ConsumeRequest,
                   body_required=False, security="qstashSignature",
