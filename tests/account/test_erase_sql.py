@@ -225,3 +225,31 @@ def sign_in_again(url: str, person: Person) -> dict[str, Any]:
     with connect(url, row_factory=dict_row) as other:
         return dict(as_service(other, "select public.upsert_user_from_identity('custom', %s, %s,"
                                       " true, 'Back') as r", (person.subject, person.email))["r"])
+
+
+def test_a_customer_recorded_after_the_cleanup_makes_it_due_again(conn):
+    person = sign_in(conn)
+    conn.execute("insert into public.stripe_customers (user_id, stripe_customer_id)"
+                 " values (%s, %s)", (person.id, f"cus_{person.tag}"))
+    erase(conn, person.id)
+    due = as_service(conn, "select public.account_cleanups_due(1000) as r")["r"]
+    assert {"user_id": str(person.id), "stripe_customer_id": f"cus_{person.tag}"} in due
+    assert str(person.id) not in [d["user_id"] for d in as_service(
+        conn, "select public.account_cleanups_due(1000) as r")["r"]]  # leased
+    done = as_service(conn, "select public.finish_account_cleanup(%s, %s) as r",
+                      (person.id, f"cus_{person.tag}"))["r"]
+    assert done["done"] is True
+    assert one(conn, "select count(*) as n from public.stripe_customers where user_id = %s",
+               (person.id,))["n"] == 0
+
+    # A purchase that raced the erasure records a new Customer afterwards.
+    as_service(conn, "select public.record_stripe_customer(%s, %s) as r",
+               (person.id, f"cus_{person.tag}_late"))
+    row = one(conn, "select cleanup_done_at, next_cleanup_at <= now() as due"
+                    " from private.account_erasures where user_id = %s", (person.id,))
+    assert row == {"cleanup_done_at": None, "due": True}
+    failed = as_service(conn, "select public.finish_account_cleanup(%s, %s, 'APIError') as r",
+                        (person.id, f"cus_{person.tag}_late"))["r"]
+    assert failed == {"done": False, "attempts": 1}
+    assert one(conn, "select next_cleanup_at > now() + interval '20 seconds' as later"
+                     " from private.account_erasures where user_id = %s", (person.id,))["later"]
