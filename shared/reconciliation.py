@@ -24,6 +24,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel
 
 from shared import observability
+from shared.container import PerContainer
 
 logger = logging.getLogger("mimivibe.reconciliation")
 
@@ -285,3 +286,15 @@ def build_reconciler() -> Reconciler:
     from shared.stripe_client import get_stripe_client
 
     return Reconciler(stripe_client=get_stripe_client(), store=PostgrestStore(get_database()))
+
+
+_reconciler: PerContainer[Reconciler] = PerContainer(build_reconciler)
+
+
+def get_reconciler() -> Reconciler:
+    return _reconciler.get()
+
+
+def set_reconciler(reconciler: Reconciler | None) -> None:
+    """Inject a reconciler (tests), or drop the cached one with None."""
+    _reconciler.set(reconciler)

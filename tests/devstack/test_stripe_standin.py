@@ -298,7 +298,7 @@ def test_list_endpoints_filter_by_created_and_page_through_everything(env: Stack
         params={"created": {"gt": since}, "limit": 100}).auto_paging_iter()}
     assert not newest & {first.id, *(i.id for i in later)}
     with pytest.raises(stripe.InvalidRequestError) as caught:
-        v1.payment_intents.list(params={"created": {"after": 1}})  # type: ignore[typeddict-unknown-key]
+        v1.payment_intents.list(params={"created": {"after": 1}})  # type: ignore[arg-type]
     assert caught.value.param == "created[after]"
 
 
