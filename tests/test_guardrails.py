@@ -183,10 +183,8 @@ def test_dashboard_names_emitted_metrics_and_every_function(template, emitted) -
         == dict.fromkeys(("Invocations", "Errors", "Duration"), every)
 
 
-@pytest.fixture(scope="module")
-def prod_packaged(packaged: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The same artifact packaged for prod, in a sibling folder (packaging clears .serverless)."""
-    work = tmp_path_factory.mktemp("sls-prod")
+def _sibling(packaged: Path, work: Path) -> Path:
+    """A copy of the packaged folder sharing its artifact (packaging clears .serverless)."""
     for entry in packaged.parent.iterdir():
         if entry.is_file():
             shutil.copy2(entry, work / entry.name)
@@ -194,8 +192,51 @@ def prod_packaged(packaged: Path, tmp_path_factory: pytest.TempPathFactory) -> P
             shutil.copytree(entry, work / entry.name)
         elif entry.name != ".serverless":
             (work / entry.name).symlink_to(entry.resolve())
+    return work
+
+
+@pytest.fixture(scope="module")
+def prod_packaged(packaged: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same artifact packaged for prod."""
+    work = _sibling(packaged, tmp_path_factory.mktemp("sls-prod"))
     serverless(work, "package", "--stage", "prod", "--param=alarmEmail=alarms@example.com")
     return work / ".serverless"
+
+
+NEW_FUNCTION = """functions:
+  canary:
+    handler: functions/session/handler.handler
+    role: CanaryRole
+    environment:
+      MIMIVIBE_SECRET_ID: !Ref CanarySecret
+    url: true
+
+"""
+
+
+def test_a_new_function_entry_alone_gets_every_guardrail(packaged, template, tmp_path) -> None:
+    work = _sibling(packaged, tmp_path)
+    config = (work / "serverless.yml").read_text()
+    assert config.count("\nfunctions:\n") == 1
+    (work / "serverless.yml").write_text(config.replace("\nfunctions:\n", "\n" + NEW_FUNCTION))
+    serverless(work, "package", "--stage", "dev")
+    grown = json.loads((work / ".serverless" / TEMPLATE).read_text())["Resources"]
+
+    added = {k: v["Type"] for k, v in grown.items() if k not in template["Resources"]}
+    assert added == {
+        "CanaryLambdaFunction": "AWS::Lambda::Function", "CanaryLogGroup": "AWS::Logs::LogGroup",
+        "CanarySecret": "AWS::SecretsManager::Secret", "CanaryRole": "AWS::IAM::Role",
+        "CanaryLiveVersion": "AWS::Lambda::Version", "CanaryLiveAlias": "AWS::Lambda::Alias",
+        "CanaryLambdaFunctionUrl": "AWS::Lambda::Url",
+        "CanaryLambdaPermissionFnUrl": "AWS::Lambda::Permission",
+        "CanaryLambdaPermissionFn": "AWS::Lambda::Permission",
+        "CanaryErrorsAlarm": "AWS::CloudWatch::Alarm",
+        "CanaryThrottlesAlarm": "AWS::CloudWatch::Alarm",
+        "CanaryDurationAlarm": "AWS::CloudWatch::Alarm",
+    }
+    assert grown["CanaryLambdaFunctionUrl"]["Properties"]["Qualifier"] == "live"
+    assert grown["CanaryLambdaFunction"]["Properties"]["ReservedConcurrentExecutions"] >= 1
+    assert "${CanaryLambdaFunction}" in grown["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
 
 
 @pytest.fixture(scope="module")
@@ -224,8 +265,8 @@ def test_stage_params_set_thresholds_concurrency_and_the_alarm_email(template,
 
 def test_packaged_templates_pass_cfn_lint(packaged, prod_packaged) -> None:
     # W3005 (a DependsOn also implied by a reference) is osls's own, on every function's role.
-    for path in (packaged / TEMPLATE, prod_packaged / TEMPLATE):
-        result = subprocess.run(
-            [str(Path(sys.executable).parent / "cfn-lint"), str(path), "--ignore-checks",
-             "W3005"], capture_output=True, text=True, timeout=300, check=False)
-        assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "cfn-lint"), str(packaged / TEMPLATE),
+         str(prod_packaged / TEMPLATE), "--ignore-checks", "W3005"],
+        capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
