@@ -218,6 +218,13 @@ def test_every_command_records_who_ran_it_why_and_how_it_ended(database_factory,
     assert "sk_test_secret_value" not in json.dumps(stripe_down, default=str)
     assert url not in json.dumps([done, refused, stripe_down], default=str)
 
+    # Reading the trail is an operator command too, and is recorded like the others.
+    assert main(["--reason", "audit", "--database-url", url, "--json", "actions"]) == 0
+    listed = json.loads(capsys.readouterr().out)["actions"]
+    assert [a["command"] for a in listed] == ["actions", "resync-payment", "replay-job",
+                                              "replay-job"]
+    assert listed[0]["exit_code"] is None  # read before its own outcome was written
+
 
 def test_operator_actions_are_closed_to_the_api_roles_and_append_only(database_factory) -> None:
     url = database_factory(migrate=True)
