@@ -7,8 +7,10 @@ delivered afterwards change nothing."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import psycopg
@@ -105,6 +107,51 @@ def test_lost_webhooks_are_repaired_by_the_reconciliation_and_a_second_run_finds
     # The lost events, delivered late, change nothing.
     assert stack.control.wait_quiet(timeout=20)
     assert state(stack, users)["payments"] == after
+
+
+def test_concurrent_reconciliations_and_late_webhooks_credit_each_payment_once(
+        stack: MoneyStack) -> None:
+    users = [stack.sign_in(f"Racer {i}") for i in range(4)]
+    stack.control.configure_delivery(hold=True)
+    try:
+        for user in users:
+            buy(stack, user)
+            buy(stack, user)
+        start = threading.Barrier(3)
+
+        def reconcile_now() -> dict[str, Any]:
+            start.wait()
+            return reconcile_through_the_job_consumer(stack, {"task": "reconcile",
+                                                              "since_hours": 1})
+
+        def deliver_late() -> None:
+            start.wait()
+            stack.control.configure_delivery(hold=False)
+            stack.control.release(order="shuffle", seed=13)
+
+        with ThreadPoolExecutor(3) as pool:
+            runs = [pool.submit(reconcile_now), pool.submit(reconcile_now)]
+            pool.submit(deliver_late).result()
+            reports = [r.result() for r in runs]
+    finally:
+        stack.control.configure_delivery(hold=False)
+        stack.control.release()
+    assert stack.control.wait_quiet(timeout=20)
+
+    assert all(r["applied"] <= r["drift"] for r in reports)
+    with psycopg.connect(stack.database_url, autocommit=True, row_factory=dict_row) as db:
+        balances = db.execute("select star_balance from public.users where id = any(%s::uuid[])",
+                              ([u.id for u in users],)).fetchall()
+        credits = db.execute(
+            "select count(*) as n from public.wallet_transactions w"
+            " join public.payments p on p.id = w.related_payment_id"
+            " where p.user_id = any(%s::uuid[]) and w.transaction_type = 'purchase'",
+            ([u.id for u in users],)).fetchone()
+        assert db.execute("select * from public.wallet_audit()").fetchall() == []
+    assert [b["star_balance"] for b in balances] == [34] * len(users)
+    assert credits is not None and credits["n"] == 2 * len(users)
+    again = reconcile_through_the_job_consumer(stack, {"task": "reconcile", "since_hours": 1})
+    assert (again["drift"], again["applied"]) == (0, 0)
 
 
 class FakeStripe:
