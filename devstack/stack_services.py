@@ -199,7 +199,7 @@ def _qstash_schedule(stack: LocalStack) -> None:
 
     client = build_qstash(SecretStr(stack.secrets.get("qstash_token")), stack.url("qstash"))
     try:
-        declared = load()
+        declared = load().for_local_stack()
         apply(client, declared, destinations(declared, _qstash_env(stack)))
     finally:
         client.http._client.close()

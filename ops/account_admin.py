@@ -1,7 +1,7 @@
 """Operator commands for the users' data rights, for requests that arrive by e-mail:
 
     python -m ops.admin export-user USER_ID                                  [--out FILE]
-    python -m ops.admin erase-user USER_ID --operator NAME --reason TEXT
+    python -m ops.admin --operator NAME --reason TEXT erase-user USER_ID
     python -m ops.admin reapply-erasures --from DATABASE_URL
 
 `export-user` runs `public.export_account()` as that user (role authenticated with the user's
@@ -100,8 +100,6 @@ def add_commands(sub: Any) -> None:
     export.set_defaults(run=_export, force_json=True)
     erase = sub.add_parser("erase-user", help="erase a user's account (DELETE /account)")
     erase.add_argument("user_id", type=_user_id)
-    erase.add_argument("--operator", required=True, help="who runs this (recorded)")
-    erase.add_argument("--reason", required=True, help="why, e.g. the request's ticket")
     erase.set_defaults(run=_erase)
     again = sub.add_parser("reapply-erasures",
                            help="after a restore: erase again what a later copy erased")

@@ -154,9 +154,19 @@ def _database_name(conn: psycopg.Connection) -> str:
     return str(conn.execute("select current_database()").fetchone()[0])  # type: ignore[index]
 
 
+def _private_file(path: Path) -> None:
+    """Create `path` empty and readable by its owner only (0600), whatever the umask: a backup
+    holds every user's personal data and the whole ledger."""
+    path.unlink(missing_ok=True)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    os.chmod(path, 0o600)
+
+
 def take_backup(database_url: str, out_dir: Path, name: str | None = None) -> Path:
-    """Dump the project's schemas; return the manifest's path."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    """Dump the project's schemas; return the manifest's path. The archive and the manifest
+    are created 0600 (a new folder 0700) before anything is written to them."""
+    if not out_dir.exists():
+        out_dir.mkdir(parents=True, mode=0o700)
     with psycopg.connect(database_url, autocommit=True) as conn:
         major = _server_major(conn)
         pg_dump = pg_tool("pg_dump", major)
@@ -174,6 +184,7 @@ def take_backup(database_url: str, out_dir: Path, name: str | None = None) -> Pa
             args += [f"--schema={schema}" for schema in SCHEMAS]
             conninfo, env = _client(database_url)
             args.append(f"--dbname={conninfo}")
+            _private_file(archive)  # pg_dump truncates it and keeps its mode
             result = subprocess.run(args, capture_output=True, text=True, env=env, check=False)  # noqa: S603
             if result.returncode != 0:
                 archive.unlink(missing_ok=True)
@@ -191,6 +202,7 @@ def take_backup(database_url: str, out_dir: Path, name: str | None = None) -> Pa
             "migrations": versions,
         }
     manifest_path = out_dir / f"{base}{MANIFEST_SUFFIX}"
+    _private_file(manifest_path)
     manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", "utf-8")
     return manifest_path
 

@@ -35,12 +35,19 @@ class ScheduleSpec(BaseModel):
     body: dict[str, Any] = Field(default_factory=dict)
     retries: int = Field(default=3, ge=0, le=100)
     timeout: str | None = None
+    # Also applied on the local stack, where every schedule fires every few seconds; false for
+    # a schedule whose run would race the tests' deliberately held or lost events.
+    local: bool = True
 
 
 class ScheduleFile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     schedules: tuple[ScheduleSpec, ...]
+
+
+    def for_local_stack(self) -> ScheduleFile:
+        return ScheduleFile(schedules=tuple(s for s in self.schedules if s.local))
 
 
 class PlanError(ValueError):

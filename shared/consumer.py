@@ -18,7 +18,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -48,6 +48,10 @@ QUEUE_HEALTH_FUNCTION = "queue_health"
 
 class ConsumeRequest(RequestModel):
     max_jobs: int | None = Field(default=None, ge=1, le=10_000)
+    # `reconcile` (the mimivibe-reconcile schedule): compare Stripe's objects of the last
+    # `since_hours` with the database instead of draining (shared/reconciliation.py).
+    task: Literal["drain", "reconcile"] = "drain"
+    since_hours: int = Field(default=72, ge=1, le=720)
 
 
 class ConsumerReport(BaseModel):

@@ -17,6 +17,9 @@ import pytest
 
 from devstack.database import apply_bootstrap, create_database, drop_database, with_database
 from devstack.postgres import PostgresCluster
+from tests.support.packaging import packaged, template
+
+__all__ = ["packaged", "template"]  # `make package` once per session (tests/support/packaging.py)
 
 DatabaseFactory = Callable[..., str]
 

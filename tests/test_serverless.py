@@ -1,104 +1,61 @@
 """serverless.yml packages offline (osls, the Serverless Framework v3 line) into one function and
 one public function URL per endpoint, with the code and its requirements in the artifact.
 
-Runs the documented commands (`make package`) in a copy of the deployable files, so nothing in the
-checkout changes. Needs node and npm (CI installs them); without them this test fails.
+The template comes from `make package`, run once per session in a copy of the deployable files
+(tests/support/packaging.py). Every check iterates over the functions serverless.yml declares.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 import zipfile
-from pathlib import Path
 
-import pytest
-import yaml
+from tests.support.packaging import ROOT, resources, serverless_config
 
-ROOT = Path(__file__).resolve().parent.parent
-COPIED = ["serverless.yml", "Makefile", "package.json", "package-lock.json", "requirements.txt"]
-ENDPOINTS = {
-    "session": "functions/session/handler.handler",
-    "purchase": "functions/purchase/handler.handler",
-    "stripe-webhook": "functions/stripe_webhook/handler.handler",
-    "redeem-invite": "functions/redeem_invite/handler.handler",
-    "create-reading": "functions/create_reading/handler.handler",
-    "payment-methods": "functions/payment_methods/handler.handler",
-    "account": "functions/account/handler.handler",
-    "job-consumer": "functions/job_consumer/handler.handler",
-}
 SECRET_SETTINGS = {
     "SUPABASE_SERVICE_ROLE_KEY", "SUPABASE_JWT_SECRET", "SUPABASE_ANON_KEY", "STRIPE_SECRET_KEY",
     "STRIPE_WEBHOOK_SECRET", "UPSTASH_REDIS_REST_TOKEN", "QSTASH_TOKEN",
     "QSTASH_CURRENT_SIGNING_KEY", "QSTASH_NEXT_SIGNING_KEY", "CUSTOM_HS256_SECRET", "LLM_API_KEY",
 }
+FUNCTIONS: dict[str, dict] = serverless_config()["functions"]
 
 
-@pytest.fixture(scope="module")
-def packaged(tmp_path_factory) -> Path:
-    assert shutil.which("node") and shutil.which("npm"), "node and npm are required (see .ci/run)"
-    if not (ROOT / "node_modules" / ".bin" / "serverless").exists():
-        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=ROOT, check=True)
-    work = tmp_path_factory.mktemp("sls")
-    for name in COPIED:
-        shutil.copy2(ROOT / name, work / name)
-    for folder in ("functions", "shared"):
-        shutil.copytree(ROOT / folder, work / folder,
-                        ignore=shutil.ignore_patterns("__pycache__"))
-    (work / ".venv").symlink_to(ROOT / ".venv")
-    (work / "node_modules").symlink_to(ROOT / "node_modules")
-    # A clean environment: no AWS credentials or profile, nothing reachable but the package index.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env["HOME"] = str(work)
-    result = subprocess.run(
-        # The copies are newer than the venv stamp; -o keeps make from reinstalling the venv.
-        ["make", "-o", ".venv/.installed", "-o", "node_modules/.package-lock.json", "package"],
-        cwd=work, env=env, capture_output=True, text=True, timeout=600, check=False,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return work / ".serverless"
-
-
-@pytest.fixture(scope="module")
-def template(packaged) -> dict:
-    return json.loads((packaged / "cloudformation-template-update-stack.json").read_text())
-
-
-def resources(template: dict, kind: str) -> dict[str, dict]:
-    return {k: v for k, v in template["Resources"].items() if v["Type"] == kind}
-
-
-def test_serverless_yml_declares_every_endpoint_with_a_public_url():
-    config = yaml.load((ROOT / "serverless.yml").read_text(), Loader=yaml.BaseLoader)
-    assert {name: fn["handler"] for name, fn in config["functions"].items()} == ENDPOINTS
-    assert all(fn["url"] == "true" for fn in config["functions"].values())
-    assert config["provider"]["runtime"] == "python3.12"
+def test_every_function_is_a_handler_module_of_its_name_with_a_public_url():
+    for name, fn in FUNCTIONS.items():
+        module = name.replace("-", "_")
+        assert fn["handler"] == f"functions/{module}/handler.handler", name
+        assert (ROOT / "functions" / module / "handler.py").is_file(), name
+        assert fn["url"] == "true", name
+    assert serverless_config()["provider"]["runtime"] == "python3.12"
 
 
 def test_template_has_one_python_function_per_endpoint(template):
     functions = resources(template, "AWS::Lambda::Function")
     assert sorted(f["Properties"]["Handler"] for f in functions.values()) == sorted(
-        ENDPOINTS.values()
+        fn["handler"] for fn in FUNCTIONS.values()
     )
     for function in functions.values():
         assert function["Properties"]["Runtime"] == "python3.12"
         assert 10 <= function["Properties"]["Timeout"] <= 300
 
 
-def test_template_has_one_unauthenticated_url_per_function(template):
+def test_template_has_one_unauthenticated_url_per_function_on_its_live_alias(template):
+    res = template["Resources"]
     functions = resources(template, "AWS::Lambda::Function")
     urls = resources(template, "AWS::Lambda::Url")
-    assert len(urls) == len(ENDPOINTS)
+    assert len(urls) == len(FUNCTIONS)
     targets = {u["Properties"]["TargetFunctionArn"]["Fn::GetAtt"][0] for u in urls.values()}
     assert targets == set(functions)
     assert {u["Properties"]["AuthType"] for u in urls.values()} == {"NONE"}
-    public = [
-        p for p in resources(template, "AWS::Lambda::Permission").values()
-        if p["Properties"]["Action"] == "lambda:InvokeFunctionUrl"
-    ]
-    assert len(public) == len(ENDPOINTS)
+    assert {u["Properties"]["Qualifier"] for u in urls.values()} == {"live"}
+    for action in ("lambda:InvokeFunctionUrl", "lambda:InvokeFunction"):
+        public = [p["Properties"] for p in resources(template, "AWS::Lambda::Permission").values()
+                  if p["Properties"]["Action"] == action and p["Properties"]["Principal"] == "*"]
+        assert len(public) == len(FUNCTIONS), action
+        # Granted on the alias (Ref of an alias is its qualified ARN), not on $LATEST.
+        aliases = {p["FunctionName"]["Ref"] for p in public}
+        assert {res[a]["Type"] for a in aliases} == {"AWS::Lambda::Alias"}
+        assert {res[a]["Properties"]["FunctionName"]["Ref"] for a in aliases} == set(functions)
 
 
 def test_job_consumer_gets_the_longest_timeout(template):
@@ -126,7 +83,7 @@ def test_artifact_holds_code_and_vendored_requirements_only(packaged):
     # Built for the Lambda runtime, not for the machine that packaged it.
     assert any(n.startswith("pydantic_core/") and "cpython-312-x86_64-linux-gnu" in n
                for n in names)
-    assert not tops & {"tests", "devstack", "ops", ".venv", "node_modules", "supabase"}
+    assert not tops & {"tests", "devstack", "ops", "deploy", ".venv", "node_modules", "supabase"}
     assert not [n for n in names if "__pycache__" in n]
 
 
@@ -148,7 +105,7 @@ def test_each_function_reads_only_its_own_secret_in_the_generated_template(templ
     res = template["Resources"]
     functions = resources(template, "AWS::Lambda::Function")
     secrets = resources(template, "AWS::SecretsManager::Secret")
-    assert len(secrets) == len(functions) == len(ENDPOINTS)
+    assert len(secrets) == len(functions) == len(FUNCTIONS)
     roles = {}
     for name, function in functions.items():
         role = function["Properties"]["Role"]["Fn::GetAtt"]

@@ -178,9 +178,33 @@ def list_object(url: str, data: list[dict[str, Any]], has_more: bool = False) ->
     return {"object": "list", "data": data, "has_more": has_more, "url": url}
 
 
+_CREATED_BOUNDS: dict[str, Callable[[int, int], bool]] = {
+    "gt": lambda c, b: c > b, "gte": lambda c, b: c >= b,
+    "lt": lambda c, b: c < b, "lte": lambda c, b: c <= b,
+}
+
+
+def _created_filter(params: dict[str, Any]) -> Callable[[dict[str, Any]], bool]:
+    """Stripe's `created` list filter: an exact timestamp or `created[gt|gte|lt|lte]`."""
+    raw = params.get("created")
+    if raw is None:
+        return lambda obj: True
+    bounds = raw if isinstance(raw, dict) else {"eq": raw}
+    checks: list[tuple[Callable[[int, int], bool], int]] = []
+    for op, value in bounds.items():
+        if op not in (*_CREATED_BOUNDS, "eq") or not str(value).lstrip("-").isdigit():
+            raise invalid(f"Invalid created[{op}]: must be an integer timestamp",
+                          param=f"created[{op}]")
+        checks.append((_CREATED_BOUNDS.get(op, lambda c, b: c == b), int(value)))
+    return lambda obj: all(check(int(obj.get("created", 0)), b) for check, b in checks)
+
+
 def paginate(url: str, items: Iterable[dict[str, Any]], params: dict[str, Any]) -> dict[str, Any]:
-    """Newest first, `limit` (1..100, default 10), `starting_after` / `ending_before` cursors."""
-    ordered = sorted(items, key=lambda o: o.get("created", 0), reverse=True)
+    """Newest first, `limit` (1..100, default 10), `starting_after` / `ending_before` cursors,
+    filtered by `created` when given."""
+    keep = _created_filter(params)
+    ordered = sorted((o for o in items if keep(o)), key=lambda o: o.get("created", 0),
+                     reverse=True)
     raw_limit = params.get("limit") or "10"
     if not str(raw_limit).isdigit() or not 1 <= int(raw_limit) <= 100:
         raise invalid("Invalid limit: must be an integer between 1 and 100", param="limit")

@@ -1,4 +1,5 @@
-"""POST /job-consumer: called by QStash (schedule or wake-up) to drain the reading queue."""
+"""POST /job-consumer: called by QStash (schedule or wake-up) to drain the reading queue, or
+(body `{"task": "reconcile"}`, an hourly schedule) to reconcile recent payments with Stripe."""
 
 from __future__ import annotations
 
@@ -27,6 +28,12 @@ def route(request: FunctionUrlRequest, *, deadline: float) -> Response:
         raise MethodNotAllowed()
     get_verifier().verify(request.header("upstash-signature"), request.body, consumer_url(request))
     body = request.json_body(ConsumeRequest, allow_empty=True)
+    if body.task == "reconcile":
+        # The scheduled reconciliation with Stripe rides on this signed, scheduled endpoint.
+        from shared.reconciliation import get_reconciler
+
+        since = int(time.time()) - body.since_hours * 3600
+        return json_response(200, get_reconciler().run(since=since))
     report = get_job_consumer().run(deadline=deadline, max_jobs=body.max_jobs)
     return json_response(200, report)
 

@@ -26,7 +26,10 @@ from shared.observability.emf import (
     READING_RETRIES,
     READINGS_COMPLETED,
     READINGS_CREATED,
+    RECONCILIATION_APPLIED,
+    RECONCILIATION_DRIFT,
     RETRIES_DUE,
+    ROLLUP_DIMENSIONS,
     STARS_CLAWED_BACK,
     STARS_CREDITED,
     STARS_SPENT,
@@ -39,6 +42,7 @@ from shared.observability.emf import (
     record_consumer_run,
     record_queue_health,
     record_reading_created,
+    record_reconciliation,
     record_stars_moved,
     record_webhook_event,
 )
@@ -48,10 +52,12 @@ from shared.observability.redaction import RedactionFilter, redact_text
 
 __all__ = [
     "DEAD_LETTERED_JOBS", "DEAD_LETTERS", "JOBS_RECLAIMED", "NAMESPACE", "QUEUE_DEPTH",
-    "QUEUE_LAG", "READINGS_COMPLETED", "READINGS_CREATED", "READING_RETRIES", "RETRIES_DUE",
+    "QUEUE_LAG", "READINGS_COMPLETED", "READINGS_CREATED", "READING_RETRIES",
+    "RECONCILIATION_APPLIED", "RECONCILIATION_DRIFT", "RETRIES_DUE", "ROLLUP_DIMENSIONS",
     "SERVICE", "STARS_CLAWED_BACK", "STARS_CREDITED", "STARS_SPENT", "UNVERIFIED_EVENT_TYPE",
     "WEBHOOK_EVENTS", "Invocation", "Metrics", "RedactionFilter", "WebhookOutcome",
     "add_metric", "bind", "configure_logging", "get_logger", "invocation", "metrics",
     "record_consumer_run", "record_queue_health", "record_reading_created",
+    "record_reconciliation",
     "record_stars_moved", "record_webhook_event", "redact_text",
 ]

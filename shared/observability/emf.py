@@ -32,6 +32,13 @@ QUEUE_DEPTH = "QueueDepth"
 QUEUE_LAG = "QueueLagSeconds"
 RETRIES_DUE = "RetriesDue"
 DEAD_LETTERED_JOBS = "DeadLetteredJobs"
+RECONCILIATION_DRIFT = "ReconciliationDrift"
+RECONCILIATION_APPLIED = "ReconciliationApplied"
+
+# Besides its full dimension set, every metric is also published by `service` alone and by
+# `service` with each of these dimensions it carries: the service-wide series alarms and the
+# dashboard read, whichever function emitted them (CloudWatch matches dimensions exactly).
+ROLLUP_DIMENSIONS = ("outcome",)
 
 # `outcome` of WebhookEvents: applied (its effect committed), duplicate (event id seen before),
 # ignored (a type we do not handle, acknowledged), rejected (bad signature or payload, 400),
@@ -99,7 +106,12 @@ class Metrics:
                 provider.add_metric(name=name, unit=unit, value=value)
             for key, dim in dims_key:
                 provider.add_dimension(name=key, value=dim)
-            document = dict(provider.serialize_metric_set())
+            document: dict[str, Any] = dict(provider.serialize_metric_set())
+            directive: dict[str, Any] = document["_aws"]["CloudWatchMetrics"][0]
+            keys = directive["Dimensions"][0]
+            if "service" in keys:
+                directive["Dimensions"] += [["service"]] + [
+                    ["service", key] for key in ROLLUP_DIMENSIONS if key in keys]
             documents.append(document)
             line = json.dumps(document, separators=(",", ":"))
             if self._sink is not None:
@@ -147,6 +159,12 @@ def record_stars_moved(credited: int, clawed_back: int) -> None:
         metrics.add(STARS_CREDITED, credited)
     if clawed_back:
         metrics.add(STARS_CLAWED_BACK, clawed_back)
+
+
+def record_reconciliation(drift: int, applied: int) -> None:
+    """One reconciliation with Stripe: objects the database did not reflect, events applied."""
+    metrics.add(RECONCILIATION_DRIFT, drift)
+    metrics.add(RECONCILIATION_APPLIED, applied)
 
 
 def record_queue_health(health: Mapping[str, Any]) -> None:

@@ -35,7 +35,8 @@ def test_restores_keep_erased_accounts_erased(database_factory, tmp_path, capsys
     restore_backup(before, restored_before)
     with connect(restored_before, row_factory=dict_row) as conn:
         assert occurrences(conn, person.email)  # the older backup still has the person
-    args = ["--database-url", restored_before, "--json", "reapply-erasures", "--from", source]
+    args = ["--database-url", restored_before, "--json", "--operator", "alice",
+            "--reason", "restored an older backup", "reapply-erasures", "--from", source]
     assert main(args) == EXIT_OK
     assert json.loads(capsys.readouterr().out) == {
         "erasures": 1, "applied": 1, "already_erased": 0, "unknown_users": 0}

@@ -285,6 +285,23 @@ def test_list_endpoints_filter_by_the_parameters_given(env: Stack) -> None:
     assert kinds == {"charge.refunded"}
 
 
+def test_list_endpoints_filter_by_created_and_page_through_everything(env: Stack) -> None:
+    first = paid_intent(env.client)
+    later = [paid_intent(env.client) for _ in range(3)]
+    since = max(i.created for i in later)
+    v1 = env.client.v1
+    listed = [p.id for p in v1.payment_intents.list(
+        params={"created": {"gte": first.created}, "limit": 1}).auto_paging_iter()]
+    assert {first.id, *(i.id for i in later)} <= set(listed)
+    assert len(listed) == len(set(listed))
+    newest = {p.id for p in v1.payment_intents.list(
+        params={"created": {"gt": since}, "limit": 100}).auto_paging_iter()}
+    assert not newest & {first.id, *(i.id for i in later)}
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        v1.payment_intents.list(params={"created": {"after": 1}})  # type: ignore[arg-type]
+    assert caught.value.param == "created[after]"
+
+
 def test_refund_larger_than_the_remainder_is_rejected(env: Stack) -> None:
     intent = paid_intent(env.client)
     with pytest.raises(stripe.InvalidRequestError) as caught:

@@ -28,6 +28,10 @@ WEBHOOK_SECRET = "whsec_money_tests_secret"
 CUSTOM_ISSUER = "https://id.money.test"
 CUSTOM_SECRET = "money-tests-custom-provider-secret-32b"
 RATE_LIMIT = 8
+# The job consumer (the reconciliation's scheduled entry) verifies QStash signatures for this URL.
+QSTASH_CURRENT_KEY = "sig_money_current_signing_key_0000"
+QSTASH_NEXT_KEY = "sig_money_next_signing_key_00000000"
+JOB_CONSUMER_URL = "https://job-consumer.money.test/"
 
 
 def api_key(role: str) -> str:
@@ -49,6 +53,7 @@ class MoneyStack:
     stripe: stripe.StripeClient
     control: StandinControl
     standin: Standin
+    stripe_url: str = ""
 
     def sign_in(self, name: str = "Mimi") -> User:
         """A user through the session function, with a custom-provider token."""
@@ -113,6 +118,9 @@ def money_stack(database_url: str, tmp: Path) -> Iterator[MoneyStack]:
             "STRIPE_SECRET_KEY": STRIPE_KEY,
             "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
             "STRIPE_API_BASE": standin_server.url,
+            "QSTASH_CURRENT_SIGNING_KEY": QSTASH_CURRENT_KEY,
+            "QSTASH_NEXT_SIGNING_KEY": QSTASH_NEXT_KEY,
+            "JOB_CONSUMER_URL": JOB_CONSUMER_URL,
         })
         standin: Standin = standin_app.state.standin
         standin.dispatcher.set_endpoint(functions_url + "/stripe-webhook")
@@ -120,4 +128,4 @@ def money_stack(database_url: str, tmp: Path) -> Iterator[MoneyStack]:
         client = stripe.StripeClient(STRIPE_KEY, base_addresses={"api": standin_server.url},
                                      max_network_retries=0)
         yield MoneyStack(database_url, base.rest_url, functions_url, base.http, client,
-                         control, standin)
+                         control, standin, standin_server.url)

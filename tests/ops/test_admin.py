@@ -1,5 +1,6 @@
-"""Operator commands: queue health, replaying a dead letter, refunding a reading, a user's
-ledger with its audit, and re-syncing a payment from Stripe when its webhook never came."""
+"""Operator commands: queue health, dead letters, replaying a dead letter, refunding a reading, a
+user's ledger with its audit, re-syncing a payment from Stripe when its webhook never came; and
+the record of who ran each command and why."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 import uuid
 from collections.abc import Iterator
 
+import psycopg
 import pytest
 import stripe
 
@@ -15,6 +17,8 @@ from devstack.stripe_standin import StripeStandinSettings
 from devstack.stripe_standin import create_app as stripe_standin
 from ops.admin import (
     AdminError,
+    command_names,
+    dead_letters,
     ledger,
     main,
     queue_health,
@@ -26,6 +30,7 @@ from tests.db.conftest import connect, make_user
 from tests.money.conftest import begin_purchase, record_intent
 
 STRIPE_KEY = "sk_test_admin_resync"
+AS_OPERATOR = ["--operator", "alice@mimivibe", "--reason", "ticket 42"]
 
 
 @pytest.fixture(scope="module")
@@ -110,10 +115,10 @@ def test_refund_reading_gives_the_stars_back_once_and_only_for_finished_jobs(db_
 def test_ledger_command_exits_nonzero_when_the_audit_finds_a_problem(db_url, capsys) -> None:
     with connect(db_url) as conn:
         user = make_user(conn, stars=4)
-        assert main(["--database-url", db_url, "--json", "ledger", str(user)]) == 0
+        assert main([*AS_OPERATOR, "--database-url", db_url, "--json", "ledger", str(user)]) == 0
         conn.execute("update public.users set star_balance = 9 where id = %s", (user,))
 
-    assert main(["--database-url", db_url, "--json", "ledger", str(user)]) == 1
+    assert main([*AS_OPERATOR, "--database-url", db_url, "--json", "ledger", str(user)]) == 1
     printed = capsys.readouterr().out
     assert "cached_balance_differs_from_ledger_sum" in printed
 
@@ -158,5 +163,122 @@ def test_resync_credits_a_payment_whose_webhook_never_arrived_exactly_once(db_ur
 
 
 def test_cli_prints_queue_health_as_json(db_url, capsys) -> None:
-    assert main(["--database-url", db_url, "--json", "queue-health"]) == 0
+    assert main([*AS_OPERATOR, "--database-url", db_url, "--json", "queue-health"]) == 0
     assert "oldest_queued_age_seconds" in json.loads(capsys.readouterr().out)
+
+
+def actions(url: str) -> list[dict]:
+    from psycopg.rows import dict_row
+
+    with connect(url, row_factory=dict_row) as conn:
+        return conn.execute("select * from private.operator_actions order by id").fetchall()
+
+
+@pytest.mark.parametrize("command", command_names())
+def test_every_command_is_refused_without_an_operator_or_a_reason(database_factory, command,
+                                                                  monkeypatch, capsys) -> None:
+    url = database_factory(migrate=True)
+    monkeypatch.delenv("MIMIVIBE_OPERATOR", raising=False)
+    user = "00000000-0000-0000-0000-000000000001"
+    argv = ["--database-url", url, command, *{
+        "replay-job": ["x"], "refund-reading": ["x"], "ledger": ["x"], "resync-payment": ["x"],
+        "export-user": [user], "erase-user": [user], "reapply-erasures": ["--from", url],
+    }.get(command, [])]
+
+    assert main(["--reason", "r", *argv]) == 2
+    assert "--operator" in capsys.readouterr().err
+    assert main(["--operator", "alice", *argv]) == 2
+    assert "--reason" in capsys.readouterr().err
+    monkeypatch.setenv("MIMIVIBE_OPERATOR", "   ")
+    assert main(["--reason", "r", *argv]) == 2
+    assert actions(url) == []
+
+
+def test_every_command_records_who_ran_it_why_and_how_it_ended(database_factory, monkeypatch,
+                                                               capsys) -> None:
+    url = database_factory(migrate=True)
+    with connect(url) as conn:
+        user = make_user(conn, stars=2)
+        job = add_job(conn, user, "dlq", attempts=5, max_attempts=5)
+    monkeypatch.setenv("MIMIVIBE_OPERATOR", "bob@mimivibe")
+
+    assert main(["--reason", "user wrote in", "--database-url", url, "replay-job", str(job)]) == 0
+    assert main(["--operator", "carol", "--reason", "again", "--database-url", url,
+                 "replay-job", str(job)]) == 2
+    assert main(["--operator", "carol", "--reason", "bad key", "--database-url", url,
+                 "resync-payment", "pi_x", "--stripe-key", "sk_test_secret_value",
+                 "--stripe-api-base", "http://127.0.0.1:9"]) == 2
+    capsys.readouterr()
+
+    done, refused, stripe_down = actions(url)
+    assert (done["operator"], done["reason"], done["command"]) == (
+        "bob@mimivibe", "user wrote in", "replay-job")
+    assert done["arguments"] == {"job_id": str(job), "extra_attempts": 3}
+    assert (done["exit_code"], done["error"]) == (0, None) and done["finished_at"]
+    assert (refused["operator"], refused["exit_code"]) == ("carol", 2)
+    assert "Only dead-lettered" in refused["error"]
+    assert stripe_down["exit_code"] == 2
+    assert "sk_test_secret_value" not in json.dumps(stripe_down, default=str)
+    assert url not in json.dumps([done, refused, stripe_down], default=str)
+
+    # Reading the trail is an operator command too, and is recorded like the others.
+    assert main(["--reason", "audit", "--database-url", url, "--json", "actions"]) == 0
+    listed = json.loads(capsys.readouterr().out)["actions"]
+    assert [a["command"] for a in listed] == ["actions", "resync-payment", "replay-job",
+                                              "replay-job"]
+    assert listed[0]["exit_code"] is None  # read before its own outcome was written
+
+
+def test_operator_actions_are_closed_to_the_api_roles_and_append_only(database_factory) -> None:
+    url = database_factory(migrate=True)
+    assert main([*AS_OPERATOR, "--database-url", url, "queue-health"]) == 0
+    with connect(url) as conn:
+        for role in ("anon", "authenticated", "service_role"):
+            for sql in ("select * from private.operator_actions",
+                        "insert into private.operator_actions (operator, reason, command)"
+                        " values ('mallory', 'x', 'y')"):
+                with pytest.raises(psycopg.errors.InsufficientPrivilege), conn.transaction():
+                    conn.execute(f"set local role {role}")
+                    conn.execute(sql)
+        assert conn.execute("select relrowsecurity from pg_class"
+                            " where oid = 'private.operator_actions'::regclass").fetchone() == (True,)
+        for sql in ("update private.operator_actions set operator = 'mallory'",
+                    "update private.operator_actions set exit_code = 1",
+                    "delete from private.operator_actions",
+                    "truncate private.operator_actions"):
+            with pytest.raises(psycopg.Error) as refused, conn.transaction():
+                conn.execute(sql)
+            assert refused.value.sqlstate == "MV006", sql
+        assert conn.execute("select operator, exit_code from private.operator_actions"
+                            ).fetchall() == [("alice@mimivibe", 0)]
+
+
+def test_dead_letters_lists_reason_user_and_age_newest_first_in_pages(database_factory,
+                                                                      capsys) -> None:
+    url = database_factory(migrate=True)
+    with connect(url) as conn:
+        user = make_user(conn)
+        jobs = [add_job(conn, user, "dlq", attempts=5, age_seconds=100 * (5 - i)) for i in range(5)]
+        add_job(conn, user, "failed", attempts=1)
+        conn.execute("update public.jobs set last_error = 'validator refused the answer',"
+                     " completed_at = now() - interval '90 seconds' where status = 'dlq'")
+
+    first = dead_letters(url, limit=2)
+    second = dead_letters(url, limit=2, before=first["next"])
+    last = dead_letters(url, limit=2, before=second["next"])
+
+    pages = [first["dead_letters"], second["dead_letters"], last["dead_letters"]]
+    assert [[r["job_id"] for r in page] for page in pages] == [
+        [jobs[4], jobs[3]], [jobs[2], jobs[1]], [jobs[0]]]
+    assert last["next"] is None
+    row = first["dead_letters"][0]
+    assert (row["user_id"], row["reason"], row["attempts"]) == (
+        user, "validator refused the answer", 5)
+    assert 89 <= row["age_seconds"] < 200
+    with pytest.raises(AdminError):
+        dead_letters(url, before="nonsense")
+
+    assert main([*AS_OPERATOR, "--database-url", url, "--json", "dead-letters", "--limit",
+                 "3"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert len(printed["dead_letters"]) == 3 and printed["next"]

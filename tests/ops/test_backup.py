@@ -3,6 +3,9 @@ an empty database and verified (counts, wallet_audit() empty, migrations current
 
 from __future__ import annotations
 
+import os
+import stat
+
 import psycopg
 import pytest
 
@@ -33,6 +36,21 @@ def test_backup_writes_an_archive_with_checksum_and_row_counts(backup, source) -
     assert manifest["row_counts"]["public.wallet_transactions"] == 9
     assert "supabase_migrations.schema_migrations" in manifest["row_counts"]
     assert manifest["migrations"][0].startswith("2026")
+
+
+def test_archive_and_manifest_are_readable_by_their_owner_only(source, tmp_path) -> None:
+    previous = os.umask(0o022)  # the usual umask, which would leave them world-readable
+    try:
+        manifest = take_backup(source, tmp_path / "new" / "folder", name="private")
+        # A second backup over the same name keeps the mode too.
+        take_backup(source, tmp_path / "new" / "folder", name="private")
+    finally:
+        os.umask(previous)
+    archive = manifest.parent / "private.dump"
+    assert stat.S_IMODE(archive.stat().st_mode) == 0o600
+    assert stat.S_IMODE(manifest.stat().st_mode) == 0o600
+    assert stat.S_IMODE(manifest.parent.stat().st_mode) == 0o700
+    assert load_manifest(manifest)["bytes"] == archive.stat().st_size
 
 
 def test_round_trip_restores_every_row_and_verifies(backup, source, database_factory) -> None:

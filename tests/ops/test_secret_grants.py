@@ -1,33 +1,15 @@
 """Each function reads its own Secrets Manager secret only: its own role, one GetSecretValue
-grant on exactly that secret's ARN (no wildcard), and MIMIVIBE_SECRET_ID naming the same secret."""
+grant on exactly that secret's ARN (no wildcard), and MIMIVIBE_SECRET_ID naming the same secret.
+
+The roles and secrets are generated for every function (deploy/guardrails.js), so this reads the
+packaged template (tests/support/packaging.py) next to serverless.yml's function entries.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-import yaml
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-class CloudFormationLoader(yaml.SafeLoader):
-    """Reads serverless.yml's CloudFormation short forms (!Ref, !GetAtt, ...) as plain dicts."""
-
-
-def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-    else:
-        value = loader.construct_sequence(node, deep=True)
-    return {suffix: value}
-
-
-CloudFormationLoader.add_multi_constructor("!", _tag)
-
-
-def load() -> dict[str, Any]:
-    return yaml.load((ROOT / "serverless.yml").read_text(), Loader=CloudFormationLoader)
+from tests.support.packaging import serverless_config
 
 
 def statements(role: dict[str, Any]) -> list[dict[str, Any]]:
@@ -36,15 +18,18 @@ def statements(role: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def test_no_shared_role_grants_secrets() -> None:
-    assert "iam" not in load()["provider"]
+    assert "iam" not in serverless_config()["provider"]
 
 
-def test_each_function_reads_only_its_own_secret_by_exact_arn() -> None:
-    config = load()
-    resources = config["resources"]["Resources"]
+def test_each_function_reads_only_its_own_secret_by_exact_arn(template) -> None:
+    resources = template["Resources"]
+    functions = {f["Properties"]["Handler"]: f for f in resources.values()
+                 if f["Type"] == "AWS::Lambda::Function"}
+    config = serverless_config()["functions"]
     secrets_by_function = {}
-    for name, function in config["functions"].items():
-        role = resources[function["role"]]
+    for name, entry in config.items():
+        function = functions[entry["handler"]]["Properties"]
+        role = resources[function["Role"]["Fn::GetAtt"][0]]
         assert role["Type"] == "AWS::IAM::Role"
         grants = [s for s in statements(role) if "secretsmanager" in str(s["Action"])]
         assert len(grants) == 1, name
@@ -54,14 +39,13 @@ def test_each_function_reads_only_its_own_secret_by_exact_arn() -> None:
         secret = resources[secret_ref["Ref"]]
         assert secret["Type"] == "AWS::SecretsManager::Secret"
         assert secret["Properties"]["Name"].endswith(f"/{name}")
-        assert function["environment"]["MIMIVIBE_SECRET_ID"] == secret_ref
+        assert function["Environment"]["Variables"]["MIMIVIBE_SECRET_ID"] == secret_ref
         secrets_by_function[name] = secret_ref["Ref"]
-    assert len(set(secrets_by_function.values())) == len(config["functions"])
+    assert len(set(secrets_by_function.values())) == len(config)
 
 
-def test_no_statement_uses_a_wildcard_resource_for_secrets() -> None:
-    resources = load()["resources"]["Resources"]
-    for resource in resources.values():
+def test_no_statement_uses_a_wildcard_resource_for_secrets(template) -> None:
+    for resource in template["Resources"].values():
         if resource["Type"] != "AWS::IAM::Role":
             continue
         for statement in statements(resource):
@@ -69,8 +53,10 @@ def test_no_statement_uses_a_wildcard_resource_for_secrets() -> None:
                 assert "*" not in str(statement["Resource"])
 
 
-def test_secrets_are_kept_when_the_stack_goes_and_start_empty() -> None:
-    for resource in load()["resources"]["Resources"].values():
-        if resource["Type"] == "AWS::SecretsManager::Secret":
-            assert resource["DeletionPolicy"] == "Retain"
-            assert resource["Properties"]["SecretString"] == "{}"
+def test_secrets_are_kept_when_the_stack_goes_and_start_empty(template) -> None:
+    secrets = [r for r in template["Resources"].values()
+               if r["Type"] == "AWS::SecretsManager::Secret"]
+    assert secrets
+    for resource in secrets:
+        assert resource["DeletionPolicy"] == "Retain"
+        assert resource["Properties"]["SecretString"] == "{}"

@@ -11,6 +11,7 @@ from pydantic import SecretStr
 from devstack.qstash_standin import QStashStandinSettings, create_app
 from devstack.serve import ServerThread
 from ops.qstash_schedules import PlanError, ScheduleFile, apply, destinations, load
+from shared.consumer import ConsumeRequest
 from shared.qstash_client import build_qstash
 
 TOKEN = "qstash-schedules-test-token"
@@ -33,9 +34,21 @@ def schedules(client) -> dict[str, Any]:
 def test_the_declared_schedules_wake_the_job_consumer_every_minute():
     declared = load()
 
-    [consumer] = declared.schedules
+    by_id = {s.id: s for s in declared.schedules}
+    consumer = by_id["mimivibe-job-consumer"]
     assert (consumer.id, consumer.destination, consumer.cron) == (
         "mimivibe-job-consumer", "JOB_CONSUMER_URL", "* * * * *")
+    assert consumer.local
+
+
+def test_the_reconciliation_runs_hourly_through_the_job_consumer_but_not_locally():
+    declared = load()
+    reconcile = {s.id: s for s in declared.schedules}["mimivibe-reconcile"]
+
+    assert (reconcile.destination, reconcile.cron) == ("JOB_CONSUMER_URL", "17 * * * *")
+    assert ConsumeRequest.model_validate(reconcile.body).task == "reconcile"
+    assert reconcile.timeout == "300s" and not reconcile.local
+    assert "mimivibe-reconcile" not in {s.id for s in declared.for_local_stack().schedules}
 
 
 def test_applying_creates_then_updates_in_place(client):
@@ -43,13 +56,14 @@ def test_applying_creates_then_updates_in_place(client):
     urls = destinations(declared, {"JOB_CONSUMER_URL": CONSUMER})
 
     assert apply(client, declared, urls) == [
-        "create mimivibe-job-consumer: * * * * * -> " + CONSUMER]
+        f"create {s.id}: {s.cron} -> " + CONSUMER for s in declared.schedules]
+    consumer = {s.id: s for s in declared.schedules}["mimivibe-job-consumer"]
     changed = ScheduleFile.model_validate(
-        {"schedules": [{**declared.schedules[0].model_dump(), "cron": "*/5 * * * *"}]})
+        {"schedules": [{**consumer.model_dump(), "cron": "*/5 * * * *"}]})
     assert apply(client, changed, urls)[0].startswith("update mimivibe-job-consumer")
 
     found = schedules(client)
-    assert list(found) == ["mimivibe-job-consumer"]
+    assert set(found) == {s.id for s in declared.schedules}
     assert (found["mimivibe-job-consumer"].cron, found["mimivibe-job-consumer"].destination) == (
         "*/5 * * * *", CONSUMER)
 
@@ -65,7 +79,7 @@ def test_prune_removes_only_undeclared_project_schedules(client):
     done = apply(client, declared, urls, prune=True)
 
     assert planned == done and "delete mimivibe-old" in done
-    assert set(schedules(client)) == {"mimivibe-job-consumer", "someone-else"}
+    assert set(schedules(client)) == {s.id for s in declared.schedules} | {"someone-else"}
 
 
 def test_a_missing_destination_is_refused_before_anything_is_applied():

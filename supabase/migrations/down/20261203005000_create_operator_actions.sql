@@ -1,0 +1,2 @@
+drop table private.operator_actions;
+drop function private.operator_actions_append_only();
