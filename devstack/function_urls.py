@@ -35,6 +35,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from devstack.lambda_context import FunctionSpec, LambdaContext, load_functions
+from devstack.logs import idle_run
 
 logger = logging.getLogger("devstack.functions")
 
@@ -249,6 +250,7 @@ def create_app(serverless_yml: Path, environment: Mapping[str, str]) -> Starlett
         logger.info(
             "%s %s %s -> %d %.1f ms%s", name, request.method, raw_path, response.status_code,
             (time.perf_counter() - started) * 1000, " (cold start)" if cold else "",
+            extra={"idle": idle_run(name, response.status_code, bytes(response.body))},
         )
         return response
 
