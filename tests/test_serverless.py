@@ -18,7 +18,8 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-COPIED = ["serverless.yml", "Makefile", "package.json", "package-lock.json", "requirements.txt"]
+COPIED = ["serverless.yml", "Makefile", "package.json", "package-lock.json", "requirements.txt",
+          "requirements.lock"]
 ENDPOINTS = {
     "session": "functions/session/handler.handler",
     "purchase": "functions/purchase/handler.handler",
@@ -43,7 +44,7 @@ def packaged(tmp_path_factory) -> Path:
     work = tmp_path_factory.mktemp("sls")
     for name in COPIED:
         shutil.copy2(ROOT / name, work / name)
-    for folder in ("functions", "shared"):
+    for folder in ("functions", "shared", "ops"):
         shutil.copytree(ROOT / folder, work / folder,
                         ignore=shutil.ignore_patterns("__pycache__"))
     (work / ".venv").symlink_to(ROOT / ".venv")
@@ -127,6 +128,19 @@ def test_artifact_holds_code_and_vendored_requirements_only(packaged):
                for n in names)
     assert not tops & {"tests", "devstack", "ops", ".venv", "node_modules", "supabase"}
     assert not [n for n in names if "__pycache__" in n]
+
+
+def test_artifact_holds_exactly_the_locked_packages(packaged):
+    from ops.lock import LOCK, pins
+
+    with zipfile.ZipFile(packaged.parent / ".build" / "mimivibe.zip") as artifact:
+        installed = {}
+        for name in artifact.namelist():
+            top = name.split("/")[0]
+            if top.endswith(".dist-info"):
+                package, version = top.removesuffix(".dist-info").rsplit("-", 1)
+                installed[package.replace("_", "-").lower()] = version
+    assert installed == pins(LOCK.read_text("utf-8"))
 
 
 def _statements(template: dict) -> list[tuple[str, dict]]:
