@@ -82,7 +82,7 @@ class Operation:
 
 
 def operations() -> list[Operation]:
-    """The public surface of API.md, one entry per function URL operation."""
+    """The public surface of docs/api.md, one entry per function URL operation."""
     from shared.consumer import ConsumeRequest, ConsumerReport
     from shared.invites import RedeemInviteRequest, RedeemInviteResponse
     from shared.payment_methods import SetupRequest, SetupResponse

@@ -41,7 +41,7 @@ def _has_nul(value: Any) -> bool:
 
 
 class RequestModel(BaseModel):
-    """Base of every request body: unknown fields are refused (API.md: 422)."""
+    """Base of every request body: unknown fields are refused (docs/api.md: 422)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
 
@@ -187,7 +187,7 @@ def preferred_language(accept_language: str | None) -> str:
 
 
 def error_response(error: AppError, request_id: str, language: str = LANGUAGES[0]) -> Response:
-    """API.md's error JSON; `message` in `language`, `code` the same in every language."""
+    """docs/api.md's error JSON; `message` in `language`, `code` the same in every language."""
     body = {
         "error": {"code": error.code, "message": error.message_for(language),
                   "details": error.details},
