@@ -144,3 +144,12 @@ def test_an_event_that_cannot_be_parsed_still_answers_in_thai() -> None:
 
 def test_the_english_message_is_the_one_raised() -> None:
     assert AppError("Exactly this.").message_for("en") == "Exactly this."
+
+
+def test_docs_api_lists_every_code_with_both_messages() -> None:
+    text = (ROOT / "docs" / "api.md").read_text("utf-8")
+    for code, entry in error_catalog().items():
+        row = f"| `{code}` | {', '.join(map(str, entry['status']))} | {entry['en']} | {entry['th']} |"
+        assert row in text, f"docs/api.md, error codes: add or update\n{row}"
+    for sqlstate, cls in errors.SQLSTATE_ERRORS.items():
+        assert f"`{cls.code}`" in text and (sqlstate in text or sqlstate[:4] in text), sqlstate

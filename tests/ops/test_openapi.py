@@ -195,3 +195,13 @@ def test_the_docs_page_and_its_assets_are_served_locally() -> None:
         os.environ.clear()
         os.environ.update(saved)
     assert "//" not in "".join(a.removeprefix("/") for a in assets)  # nothing from elsewhere
+
+
+def test_docs_api_names_every_rest_table_and_rpc(catalog) -> None:
+    text = (ROOT / "docs" / "api.md").read_text("utf-8")
+    for table in catalog.tables:
+        assert f"`{table.name}`" in text, table.name
+    for function in catalog.functions:
+        assert f"`{function.name}`" in text, function.name
+        for name, _, _ in function.parameters:
+            assert f"`{name} " in text or f"`{name}`" in text, (function.name, name)
