@@ -3,9 +3,10 @@
     python -m ops.seed                        the running local stack (.local/stack.json)
     python -m ops.seed --database-url URL     another database on this machine
 
-Only on request and only locally: the database must be on a loopback address, and seed.sql
-itself refuses a database that already has users of its own. It runs in one transaction and
-ends by checking `wallet_audit()`; a second run leaves everything as it is.
+Only on request and only locally: the database must be on a loopback address (then it may
+already have users, for example the developer's own). Loaded any other way, seed.sql itself
+refuses a database that has users. It runs in one transaction and ends by checking
+`wallet_audit()`; a second run leaves everything as it is.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ def load_seed(database_url: str, seed_file: Path = SEED_FILE) -> list[str]:
         conn.add_notice_handler(lambda diagnostic: notices.append(diagnostic.message_primary or ""))
         try:
             with conn.transaction():
+                conn.execute("select pg_catalog.set_config('mimivibe.seed', 'local', true)")
                 conn.execute(seed_file.read_text("utf-8").encode())
         except psycopg.Error as exc:
             raise SeedError(exc.diag.message_primary or str(exc)) from exc

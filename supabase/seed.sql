@@ -4,7 +4,9 @@
 -- its own.
 --
 -- Everything goes through the project's SQL functions, as the functions would call them, so the
--- ledger holds: after seeding `select * from public.wallet_audit()` returns no row.
+-- ledger holds: after seeding `select * from public.wallet_audit()` returns no row. Loaded
+-- twice, it changes nothing the second time. A database that already has users is seeded only
+-- through `make seed` (which sets `mimivibe.seed` and loads only into a database on this machine).
 --
 -- Sign in as any demo user with the local identity provider (`custom` provider, the user's
 -- `sub`), e.g. `{"sub": "demo-gold-1", "email": "demo-gold-1@demo.mimivibe.test",
@@ -18,12 +20,14 @@
 
 do $seed$
 begin
-  if exists (select 1 from public.users u where u.external_id like 'demo-%') then
-    raise notice 'the demo users are already there; nothing seeded';
+  if exists (select 1 from public.payments p where p.idempotency_key = 'demo-gold-1-premium') then
+    raise notice 'the demo data is already there; nothing seeded';
     return;
   end if;
-  if exists (select 1 from public.users u where u.external_id not like 'demo-%') then
-    raise exception 'seed.sql loads demo users into an empty local database only; this one has users';
+  if coalesce(current_setting('mimivibe.seed', true), '') <> 'local'
+     and exists (select 1 from public.users u where u.external_id not like 'demo-%') then
+    raise exception 'seed.sql loads demo users into an empty database; '
+                    'on the local stack use `make seed`';
   end if;
 end
 $seed$;
@@ -136,7 +140,7 @@ declare
   v_bronze2 uuid;
   v_pending_friend uuid;
 begin
-  if exists (select 1 from public.users u where u.external_id like 'demo-%') then
+  if exists (select 1 from public.payments p where p.idempotency_key = 'demo-gold-1-premium') then
     return;  -- said above
   end if;
 

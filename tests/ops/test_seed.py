@@ -5,6 +5,7 @@ not belong."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -70,14 +71,38 @@ def test_seeding_again_changes_nothing(seeded: str) -> None:
     assert _rows(seeded, "select count(*) as n from public.wallet_transactions") == before
 
 
-def test_a_database_with_real_users_is_refused_and_left_untouched(database_factory: Any) -> None:
+def _with_a_real_user(database_factory: Any) -> str:
     url = database_factory(migrate=True)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("select public.upsert_user_from_identity('custom', 'someone-real', "
                      "'real@example.com', true, 'Real')")
-    with pytest.raises(SeedError, match="empty local database"):
-        load_seed(url)
-    assert _rows(url, "select count(*) as n from public.users") == [{"n": 1}]
+        # The developer signed in as a demo user before seeding: the seed completes that user.
+        conn.execute("select public.upsert_user_from_identity('custom', 'demo-gold-1', "
+                     "'demo-gold-1@demo.mimivibe.test', true)")
+    return url
+
+
+def test_make_seed_also_seeds_a_local_database_the_developer_already_uses(
+        database_factory: Any) -> None:
+    url = _with_a_real_user(database_factory)
+    load_seed(url)
+    assert _rows(url, "select * from public.wallet_audit()") == []
+    users = _rows(url, "select external_id, tier::text from public.users "
+                       "where external_id in ('someone-real', 'demo-gold-1') order by 1")
+    assert users == [{"external_id": "demo-gold-1", "tier": "gold"},
+                     {"external_id": "someone-real", "tier": "bronze"}]
+
+
+def test_the_seed_file_alone_refuses_a_database_with_users_and_leaves_it_untouched(
+        database_factory: Any) -> None:
+    url = _with_a_real_user(database_factory)
+    seed = (Path(__file__).resolve().parents[2] / "supabase" / "seed.sql").read_text("utf-8")
+    # As `psql -f` or the CLI would load it.
+    with psycopg.connect(url) as conn, pytest.raises(psycopg.errors.RaiseException,
+                                                     match="make seed"):
+        conn.execute(seed.encode())
+    assert _rows(url, "select count(*) as n from public.users") == [{"n": 2}]
+    assert _rows(url, "select count(*) as n from public.payments") == [{"n": 0}]
 
 
 def test_a_database_elsewhere_is_refused() -> None:
