@@ -205,3 +205,9 @@ def test_docs_api_names_every_rest_table_and_rpc(catalog) -> None:
         assert f"`{function.name}`" in text, function.name
         for name, _, _ in function.parameters:
             assert f"`{name} " in text or f"`{name}`" in text, (function.name, name)
+
+
+def test_the_document_is_valid_openapi_3_1() -> None:
+    from openapi_spec_validator import validate
+
+    validate(json.loads(DOCUMENT.read_text("utf-8")))
