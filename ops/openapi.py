@@ -228,6 +228,20 @@ def _language_parameter() -> dict[str, Any]:
                            "messages in Thai; otherwise English. `code` never changes."}
 
 
+def _description(codes: dict[str, dict[str, Any]]) -> str:
+    rows = "\n".join(f"| `{code}` | {', '.join(map(str, e['status']))} | {e['en']} | {e['th']} |"
+                     for code, e in codes.items())
+    return (
+        "The public contract (docs/api.md). Each function is its own Lambda function URL; "
+        "locally they share one host under `/<function>`. The app reads its own data from "
+        "Supabase REST (`/rest/v1`, under row-level security) with the access token `session` "
+        "returns.\n\nErrors: `{\"error\": {\"code\", \"message\", \"details\"}, "
+        "\"request_id\"}`. `message` is Thai when `Accept-Language` prefers `th`, else "
+        "English; `code` never changes (also listed as `x-error-codes`).\n\n"
+        "| code | status | English | Thai |\n|---|---|---|---|\n" + rows
+    )
+
+
 def build_document(catalog: Catalog, server_url: str = "http://127.0.0.1:3000",
                    supabase_url: str = LOCAL_SUPABASE_URL) -> dict[str, Any]:
     ops = operations()
@@ -252,14 +266,9 @@ def build_document(catalog: Catalog, server_url: str = "http://127.0.0.1:3000",
     return {
         "openapi": "3.1.0",
         "info": {
-            "title": "MimiVibe function URLs",
+            "title": "MimiVibe API",
             "version": VERSION,
-            "description": ("The public contract (docs/api.md). Each function is its own Lambda "
-                            "function URL; locally they share one host under /<function>. "
-                            "The app reads its own data from Supabase REST (`/rest/v1`, under "
-                            "row-level security) with the access token `session` returns. "
-                            "Error codes, with their English and Thai messages: "
-                            "`x-error-codes`."),
+            "description": _description(codes),
         },
         "servers": [{"url": server_url, "description": "local stack (make dev)"}],
         "paths": dict(sorted(paths.items())),
