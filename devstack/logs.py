@@ -1,7 +1,8 @@
 """Where the local stack's logs go.
 
-Everything goes to a log file: the stack's and the libraries' log lines, the functions' JSON
-log lines and their EMF metric lines. The terminal gets less:
+Everything goes to a log file: the stack's and the libraries' log lines (the HTTP clients' line
+per request only when verbose), the functions' JSON log lines and their EMF metric lines. The
+terminal gets less:
 
 - `make dev` (`to_terminal`): the stack's own lines, one line per function invocation, warnings
   and errors from anywhere (also the functions' JSON lines at WARNING and above). A scheduled
@@ -104,8 +105,9 @@ def to_terminal(path: Path, *, verbose: bool = False, console: IO[str] | None = 
         root.addHandler(to_file_handler)
         root.addHandler(to_console)
         root.setLevel(logging.INFO)
-        for name in NOISY:
-            logging.getLogger(name).setLevel(logging.WARNING)
+        noisy_levels = {name: logging.getLogger(name).level for name in NOISY}
+        for name in NOISY:  # verbose: also the HTTP clients' line per request
+            logging.getLogger(name).setLevel(logging.INFO if verbose else logging.WARNING)
         logging.captureWarnings(True)
         json_lines = _JsonLines(file_sink, terminal_sink, verbose)
         configure_logging(cast(IO[str], json_lines))  # the handler only writes and flushes
@@ -113,6 +115,8 @@ def to_terminal(path: Path, *, verbose: bool = False, console: IO[str] | None = 
         try:
             yield path
         finally:
+            for name, level in noisy_levels.items():
+                logging.getLogger(name).setLevel(level)
             metrics.use_sink(None)
             configure_logging(sys.stdout)
             logging.captureWarnings(False)

@@ -56,6 +56,7 @@ def _dev_session(tmp_path: Path, *, verbose: bool) -> tuple[str, str]:
         functions.info("job-consumer POST / -> 200 85.0 ms (did work)", extra={"idle": False})
         logging.getLogger("stripe").info("Request to Stripe api")
         logging.getLogger("stripe").warning("Stripe retried a request")
+        logging.getLogger("httpx").info("HTTP Request: POST /pipeline")
         get_logger().info("request completed quietly")
         get_logger().warning("limiter unavailable")
         metrics.add("QueueDepth", 0)
@@ -74,6 +75,7 @@ def test_make_dev_shows_requests_errors_and_working_consumer_runs_only(tmp_path:
     assert "request completed quietly" not in console
     assert "Request to Stripe api" not in console
     assert "QueueDepth" not in console
+    assert "HTTP Request" not in console + log
     for line in ("stack ready", "job-consumer POST / -> 200 9.7 ms", "request completed quietly",
                  "Request to Stripe api", "QueueDepth", "limiter unavailable"):
         assert line in log, line
@@ -82,7 +84,8 @@ def test_make_dev_shows_requests_errors_and_working_consumer_runs_only(tmp_path:
 def test_make_dev_verbose_shows_every_line(tmp_path: Path) -> None:
     console, _ = _dev_session(tmp_path, verbose=True)
     for line in ("job-consumer POST / -> 200 9.7 ms", "request completed quietly",
-                 "Request to Stripe api", "QueueDepth", "create-reading POST / -> 202"):
+                 "Request to Stripe api", "QueueDepth", "create-reading POST / -> 202",
+                 "HTTP Request: POST /pipeline"):
         assert line in console, line
 
 
