@@ -6,7 +6,10 @@
 #   make migrate-status   list applied / pending migrations
 #   make bench            run the benchmarks
 #   make lint             ruff and mypy only
-#   make artifact         build .build/mimivibe.zip (functions, shared, vendored requirements)
+#   make urls             print the running stack's URLs as shell variables
+#   make seed             load supabase/seed.sql (demo users) into the running local stack
+#   make lock             regenerate requirements.lock (hashed, for the Lambda runtime)
+#   make artifact         build .build/mimivibe.zip (functions, shared, requirements.lock)
 #   make package          artifact + `serverless package` (offline, no AWS account needed)
 #   make deploy           artifact + `serverless deploy` (real AWS credentials; STAGE=dev)
 
@@ -20,6 +23,7 @@ STAGE ?= dev
 # The Lambda runtime the artifact targets (serverless.yml: python3.12, x86_64).
 LAMBDA_PYTHON := 3.12
 LAMBDA_PLATFORM := manylinux2014_x86_64
+LOCK := requirements.lock
 BUILD := .build
 ARTIFACT := $(BUILD)/mimivibe.zip
 
@@ -29,7 +33,7 @@ SLS_ENV := SLS_TELEMETRY_DISABLED=1 SLS_NOTIFICATIONS_MODE=off \
 	AWS_SECRET_ACCESS_KEY=$${AWS_SECRET_ACCESS_KEY:-offline-packaging-only} \
 	AWS_REGION=$${AWS_REGION:-ap-southeast-1}
 
-.PHONY: journey test dev migrate migrate-status bench lint pytest venv artifact package deploy clean
+.PHONY: journey test dev urls seed migrate migrate-status bench lint pytest venv lock artifact package deploy clean
 
 journey: $(STAMP)
 	$(PY) -m devstack.journey
@@ -44,7 +48,13 @@ pytest: $(STAMP) node_modules/.package-lock.json
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 dev: $(STAMP)
-	$(PY) -m devstack up
+	$(PY) -m devstack up $(if $(VERBOSE),--verbose)
+
+urls: $(STAMP)
+	@$(PY) -m devstack urls
+
+seed: $(STAMP)
+	$(PY) -m ops.seed
 
 migrate: $(STAMP)
 	$(PY) -m ops.migrate up
@@ -63,20 +73,28 @@ venv: $(STAMP)
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
+# Progress stays visible: the first install downloads about 600 MB of wheels.
 $(STAMP): $(PY) requirements.txt requirements-dev.txt
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@echo "Installing the development dependencies into $(VENV) (first time: a minute or two)"
+	$(PY) -m pip install --progress-bar on --upgrade pip
+	$(PY) -m pip install --progress-bar on -r requirements-dev.txt
 	touch $@
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
 
+# requirements.lock: every package of the artifact pinned with its hashes, resolved for the
+# Lambda runtime from requirements.txt (uv keeps the pins that still satisfy it).
+lock: $(STAMP)
+	$(PY) -m ops.lock write
+
 artifact: $(STAMP)
+	$(PY) -m ops.lock check --offline
 	rm -rf $(BUILD)/artifact $(ARTIFACT)
 	mkdir -p $(BUILD)/artifact
 	$(PY) -m pip install --quiet --no-compile --disable-pip-version-check \
 		--target $(BUILD)/artifact --implementation cp --python-version $(LAMBDA_PYTHON) \
-		--platform $(LAMBDA_PLATFORM) --only-binary=:all: -r requirements.txt
+		--platform $(LAMBDA_PLATFORM) --only-binary=:all: --no-deps --require-hashes -r $(LOCK)
 	cp -R functions shared $(BUILD)/artifact/
 	find $(BUILD)/artifact -name __pycache__ -type d -prune -exec rm -rf {} +
 	cd $(BUILD)/artifact && $(CURDIR)/$(PY) -m zipfile -c ../mimivibe.zip *

@@ -34,7 +34,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from devstack.api_docs import docs_routes
 from devstack.lambda_context import FunctionSpec, LambdaContext, load_functions
+from devstack.logs import idle_run
 
 logger = logging.getLogger("devstack.functions")
 
@@ -209,13 +211,20 @@ def create_app(serverless_yml: Path, environment: Mapping[str, str]) -> Starlett
         base = str(request.base_url).rstrip("/")
         return JSONResponse({"functions": {name: f"{base}/{name}" for name in host.specs}})
 
+    supabase_url = environment.get("SUPABASE_URL")
+
     async def openapi(request: Request) -> Response:
-        # The committed document (python -m ops.openapi), pointed at this server.
+        # The committed document (python -m ops.openapi), pointed at this server, and its REST
+        # paths at this stack's Supabase URL.
         document_path = serverless_yml.parent / "openapi.json"
         if not document_path.exists():
             return JSONResponse({"message": "No openapi.json next to serverless.yml"}, 404)
         document = json.loads(document_path.read_text(encoding="utf-8"))
         document["servers"] = [{"url": str(request.base_url).rstrip("/")}]
+        if supabase_url:
+            for item in document.get("paths", {}).values():
+                if "servers" in item:
+                    item["servers"] = [{"url": supabase_url}]
         return JSONResponse(document)
 
     async def invoke(request: Request) -> Response:
@@ -249,6 +258,7 @@ def create_app(serverless_yml: Path, environment: Mapping[str, str]) -> Starlett
         logger.info(
             "%s %s %s -> %d %.1f ms%s", name, request.method, raw_path, response.status_code,
             (time.perf_counter() - started) * 1000, " (cold start)" if cold else "",
+            extra={"idle": idle_run(name, response.status_code, bytes(response.body))},
         )
         return response
 
@@ -256,6 +266,7 @@ def create_app(serverless_yml: Path, environment: Mapping[str, str]) -> Starlett
         routes=[
             Route("/", index, methods=["GET"]),
             Route("/openapi.json", openapi, methods=["GET"]),
+            *docs_routes(),
             Route("/{path:anypath}", invoke, methods=METHODS),
         ]
     )

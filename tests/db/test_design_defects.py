@@ -1,4 +1,4 @@
-"""One test per defect of the design document (DESIGN.md section 7); each fails on the
+"""One test per defect of the original design document (docs/architecture.md); each fails on the
 document's version of the schema."""
 
 from __future__ import annotations

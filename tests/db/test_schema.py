@@ -1,5 +1,6 @@
-"""The data model's shape: prices seeded with DESIGN.md's defaults, and an index (unique where
-the design needs uniqueness) behind every access path of the design document and the flows."""
+"""The data model's shape: prices seeded with the defaults of docs/architecture.md, and an index
+(unique where the design needs uniqueness) behind every access path of the design document and
+the flows."""
 
 from __future__ import annotations
 

@@ -204,3 +204,27 @@ def test_one_idempotency_key_from_two_users_gives_each_their_own_result(journey)
             assert owner == uuid.UUID(user["user"]["id"])
             assert scalar(conn, "select star_balance from public.users where id = %s",
                           (user["user"]["id"],)) == 5 - reading["cost_stars"]
+
+
+def test_a_thai_app_gets_thai_error_messages_and_the_same_codes(journey):
+    user = _user(journey, "thai-speaker")  # signed up just now: no stars
+    url = journey.info["functions"]["create-reading"]
+
+    def ask(language: str, token: str | None = user["token"]) -> httpx.Response:
+        headers = {"Accept-Language": language, "Idempotency-Key": str(uuid.uuid4())}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        return httpx.post(url, headers=headers,
+                          json={"question": "งานใหม่จะดีไหม", "card_count": 3}, timeout=30)
+
+    pairs = [(ask("th-TH,th;q=0.9,en;q=0.8"), ask("en-US,en;q=0.9,th;q=0.5")),
+             (ask("th", token=None), ask("fr", token=None))]
+    assert [(t.status_code, t.json()["error"]["code"]) for t, _ in pairs] == [
+        (402, "insufficient_stars"), (401, "unauthorized")]
+    for thai, english in pairs:
+        assert thai.status_code == english.status_code
+        assert thai.json()["error"]["code"] == english.json()["error"]["code"]
+        assert any("\u0e00" <= ch <= "\u0e7f" for ch in thai.json()["error"]["message"])
+        assert english.json()["error"]["message"].isascii()
+        assert thai.headers["content-language"] == "th"
+        assert english.headers["content-language"] == "en"

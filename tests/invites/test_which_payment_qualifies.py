@@ -1,6 +1,6 @@
-"""Which of the invitee's payments qualifies the invite (DESIGN.md: accepted "when the invitee's
-first Stripe payment succeeds"): the outcome follows what happened at Stripe, never the order
-in which the webhooks arrive.
+"""Which of the invitee's payments qualifies the invite (docs/architecture.md: accepted "when the
+invitee's first Stripe payment succeeds"): the outcome follows what happened at Stripe, never the
+order in which the webhooks arrive.
 
 - A refund or lost dispute delivered before the success: the charge did succeed, so the
   inviter is rewarded exactly as when the success arrives first and the reversal later.

@@ -17,8 +17,9 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-COPIED = ["serverless.yml", "Makefile", "package.json", "package-lock.json", "requirements.txt"]
-COPIED_FOLDERS = ["functions", "shared", "deploy"]
+COPIED = ["serverless.yml", "Makefile", "package.json", "package-lock.json", "requirements.txt",
+          "requirements.lock"]
+COPIED_FOLDERS = ["functions", "shared", "deploy", "ops"]
 TEMPLATE = "cloudformation-template-update-stack.json"
 
 
