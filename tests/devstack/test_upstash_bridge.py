@@ -22,7 +22,7 @@ from devstack.serve import ServerThread
 from devstack.upstash_bridge import create_app
 from shared import redis as shared_redis
 from shared.errors import ConfigError
-from shared.settings import Settings
+from shared.settings import reset_settings
 
 TOKEN = "local-upstash-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -237,22 +237,31 @@ def test_an_unreachable_redis_is_a_500_json_error():
     assert pipeline.status_code == 500 and pipeline.json()["error"]
 
 
-def test_get_redis_builds_one_client_from_settings(bridge_url, key):
-    settings = Settings(supabase_url="http://127.0.0.1:1", supabase_anon_key="a",
-                        supabase_service_role_key="s", supabase_jwt_secret="j" * 32,
-                        upstash_redis_rest_url=bridge_url + "/", upstash_redis_rest_token=TOKEN)
+def test_get_redis_builds_one_client_per_settings(bridge_url, key, monkeypatch):
+    for name, value in {"SUPABASE_URL": "http://127.0.0.1:1", "SUPABASE_ANON_KEY": "a",
+                        "SUPABASE_SERVICE_ROLE_KEY": "s", "SUPABASE_JWT_SECRET": "j" * 32,
+                        "UPSTASH_REDIS_REST_URL": bridge_url + "/",
+                        "UPSTASH_REDIS_REST_TOKEN": TOKEN}.items():
+        monkeypatch.setenv(name, value)
+    reset_settings()
     shared_redis.reset_redis()
     try:
-        first = shared_redis.get_redis(settings)
+        first = shared_redis.get_redis()
         assert shared_redis.get_redis() is first
         assert first.set(key("f"), "v") is True and first.get(key("f")) == "v"
+        reset_settings()  # new settings (a rotation): a new client
+        assert shared_redis.get_redis() is not first
         injected = Redis(bridge_url, TOKEN, allow_telemetry=False)
         shared_redis.set_redis(injected)
         assert shared_redis.get_redis() is injected
+        shared_redis.reset_redis()
+        monkeypatch.delenv("UPSTASH_REDIS_REST_TOKEN")
+        reset_settings()
+        with pytest.raises(ConfigError, match="UPSTASH_REDIS_REST_TOKEN"):
+            shared_redis.get_redis()
     finally:
         shared_redis.reset_redis()
-    with pytest.raises(ConfigError, match="UPSTASH_REDIS_REST_TOKEN"):
-        shared_redis.get_redis(settings.model_copy(update={"upstash_redis_rest_token": None}))
+        reset_settings()
 
 
 def test_importing_shared_redis_does_not_import_the_sdk():
