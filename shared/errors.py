@@ -180,6 +180,12 @@ class ServiceUnavailable(AppError):
     code = "service_unavailable"
     status = 503
     default_message = "A service we depend on is unavailable; try again."
+    # Seconds a client (or Stripe, or QStash) should wait before trying again.
+    retry_after_seconds: ClassVar[int] = 5
+
+    def __init__(self, message: str | None = None, **kwargs: Any) -> None:
+        kwargs.setdefault("headers", {"Retry-After": str(self.retry_after_seconds)})
+        super().__init__(message, **kwargs)
 
 
 # SQLSTATEs raised by the project's SQL functions (`raise exception using errcode = 'MV001',

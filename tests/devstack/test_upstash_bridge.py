@@ -168,8 +168,41 @@ def test_pipeline_reports_errors_per_command(bridge_url, key):
 def test_transaction_with_a_rejected_command_is_discarded_as_a_whole(bridge_url, key):
     response = call(bridge_url + "/multi-exec", [["SET", key("x"), "1"], ["NOSUCHCMD"]])
     assert response.status_code == 400
-    assert "unknown command" in response.json()["error"]
+    errors = response.json()
+    assert len(errors) == 2 and "EXECABORT" in errors[0]["error"]
+    assert "unknown command" in errors[1]["error"]
     assert call(bridge_url, ["EXISTS", key("x")]).json() == {"result": 0}
+
+
+def test_the_official_client_reads_a_discarded_transaction_as_an_error(bridge_url, key):
+    client = shared_redis.build_redis(bridge_url, TOKEN)
+    try:
+        tx = client.multi()
+        tx.set(key("d"), "1")
+        tx.execute(["NOSUCHCMD"])
+        with pytest.raises(UpstashError, match=r"EXECABORT|unknown command"):
+            tx.exec()
+        assert client.exists(key("d")) == 0
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize("command", [["MULTI"], ["WATCH", "k"], ["SELECT", "1"],
+                                     ["SUBSCRIBE", "c"]])
+def test_commands_that_would_leave_connection_state_are_refused(bridge_url, key, command):
+    response = call(bridge_url, command)
+    assert response.status_code == 400 and "not available" in response.json()["error"]
+    path = httpx.get(bridge_url + "/" + "/".join(command), headers=AUTH)
+    assert path.status_code == 400
+    pipeline = call(bridge_url + "/pipeline", [["SET", key("s"), "1"], command])
+    assert pipeline.status_code == 400
+
+
+def test_a_lone_multi_leaves_no_state_for_the_next_requests(bridge_url, key):
+    call(bridge_url, ["MULTI"])
+    assert call(bridge_url, ["SET", key("m"), "v"]).json() == {"result": "OK"}
+    for _ in range(40):
+        assert call(bridge_url, ["GET", key("m")]).json() == {"result": "v"}
 
 
 def test_base64_encoding_covers_every_string_but_ok(bridge_url, key):
