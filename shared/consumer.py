@@ -183,7 +183,8 @@ class JobConsumer:
         cfg = self.config
         params: dict[str, Any] = {
             "p_limit": cfg.sweep_limit,
-            "p_grace_secs": cfg.sweep_grace_seconds,
+            # After a lost stream, even a job created a moment ago may have had its entry in it.
+            "p_grace_secs": 0 if everything else cfg.sweep_grace_seconds,
             "p_stale_secs": 0 if everything else max(cfg.visibility_timeout_seconds * 2, 60),
         }
         job_ids = [str(j) for j in self._rpc(SWEEP_FUNCTION, params) or []]
