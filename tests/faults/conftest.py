@@ -3,7 +3,10 @@ stopping them disturbs no other test); every test leaves it healthy and consiste
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -13,15 +16,21 @@ from tests.support.stack import reset_containers
 
 
 @pytest.fixture(scope="package")
-def faults(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultStack]:
+def faults() -> Iterator[FaultStack]:
+    # Not under pytest's base temp: PostgreSQL runs as its own user when tests run as root, and
+    # needs a path that no other pytest session prunes or locks down meanwhile.
+    root = Path(tempfile.mkdtemp(prefix="mimivibe-faults-"))
     reset_containers()
-    stack, signing_key = start(tmp_path_factory.mktemp("faults"))
     try:
-        with httpx.Client(timeout=30) as http:
-            yield FaultStack(stack, http, signing_key)
+        stack, signing_key = start(root)
+        try:
+            with httpx.Client(timeout=30) as http:
+                yield FaultStack(stack, http, signing_key)
+        finally:
+            stack.stop()
+            reset_containers()
     finally:
-        stack.stop()
-        reset_containers()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture
