@@ -32,10 +32,9 @@ def _hello(request: object) -> PlainTextResponse:
 def test_a_server_thread_whose_port_was_taken_serves_on_another():
     server = ServerThread(Starlette(routes=[Route("/", _hello)]), name="raced")
     chosen = server.port
-    with taken(chosen):
-        with server:
-            assert server.port != chosen
-            assert httpx.get(server.url + "/").text == "hello"
+    with taken(chosen), server:
+        assert server.port != chosen
+        assert httpx.get(server.url + "/").text == "hello"
 
 
 def test_redis_whose_port_was_taken_starts_on_another(tmp_path):

@@ -86,7 +86,7 @@ class FaultStack:
     def sql(self, query: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         with psycopg.connect(self.stack.database_url, autocommit=True, row_factory=dict_row,
                              connect_timeout=5) as conn:
-            return conn.execute(query, params).fetchall()  # type: ignore[arg-type]
+            return conn.execute(query, params).fetchall()
 
     @property
     def stripe(self) -> StandinControl:

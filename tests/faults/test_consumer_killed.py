@@ -45,9 +45,11 @@ def test_a_consumer_killed_mid_job_leaves_it_to_the_next_run(healthy: FaultStack
     env = {**os.environ, **healthy.stack.environment, "PYTHONPATH": str(ROOT)}
     process = subprocess.Popen([sys.executable, "-c", CONSUMER], env=env, cwd=ROOT,
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    stdout = process.stdout
+    assert stdout is not None
     try:
         line: list[str] = []
-        reader = threading.Thread(target=lambda: line.append(process.stdout.readline()))
+        reader = threading.Thread(target=lambda: line.append(stdout.readline()))
         reader.start()
         reader.join(timeout=60)
         assert line == ["claimed\n"], "the consumer process never claimed the job"

@@ -27,7 +27,7 @@ def test_postgres_stopped_then_started(healthy: FaultStack) -> None:
         bought = healthy.purchase(user)
         assert bought.status == 201, bought.response.text
         intent = bought.response.json()["payment_intent_id"]
-        wait_for("the payment's webhooks to be held", lambda: stripe.held())
+        wait_for("the payment's webhooks to be held", stripe.held)
     finally:
         stripe.configure_delivery(hold=False)
     key = uuid.uuid4().hex

@@ -13,6 +13,7 @@ from pathlib import Path
 import boto3
 import pytest
 from moto import mock_aws
+from pydantic import SecretStr
 
 from shared.errors import ConfigError
 from shared.secrets import AwsSecret, use_secret_source
@@ -246,7 +247,7 @@ def test_a_rotated_secret_reaches_every_client_within_the_refresh_interval(
     secrets_client.put_secret_value(SecretId="mimivibe/test/clients",
                                     SecretString=json.dumps(rotated))
     deadline = time.monotonic() + 10
-    while get_settings().stripe_secret_key.get_secret_value() != "sk_test_keyv2":
+    while get_settings().stripe_webhook_secret != SecretStr("whsec_v2"):
         assert time.monotonic() < deadline, "the rotation was not picked up"
         time.sleep(0.1)
 
