@@ -33,6 +33,9 @@ T = TypeVar("T")
 # What a request that does not need the failed part may cost while the fault lasts: the Redis
 # path's own bound is about a second; the rest is this shared 2-core machine's noise.
 BOUNDED_SECONDS = 3.0
+# Every question the suite asks carries these words; no log line at INFO or above may.
+QUESTION_WORDS = ("lighthouse-keeper", "ประภาคาร")
+QUESTION = "งานใหม่ที่ประภาคารจะได้ไหม my lighthouse-keeper job"
 # Leases short enough for a killed consumer's job to come back within the suite's time.
 LEASE_SECONDS = 6
 
@@ -131,7 +134,7 @@ class FaultStack:
                          json={"package": "starter", "payment_method_id": "pm_card_visa"})
 
     def ask(self, user: User, key: str | None = None,
-            question: str = "งานใหม่ที่สมัครไว้จะได้ไหม") -> Timed:
+            question: str = QUESTION) -> Timed:
         return self.call("create-reading", token=user.token,
                          idempotency_key=key or uuid.uuid4().hex,
                          json={"question": question, "card_count": 3, "locale": "th"})
