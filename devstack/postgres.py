@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from devstack.ports import free_port
+from devstack.ports import free_port, port_is_free
 
 SYSTEM_USER = "mimivibe_pg"
 SUPERUSER = "postgres"
@@ -108,8 +108,20 @@ class PostgresCluster:
             ]
         )
 
-    def start(self, timeout: float = 30.0) -> None:
+    def start(self, timeout: float = 30.0, attempts: int = 3) -> None:
+        """Start the server; when another process took its port between choosing and binding
+        it, choose a free port again (the `url` follows)."""
         self.init()
+        for attempt in range(attempts):
+            try:
+                self._start(timeout)
+                return
+            except (RuntimeError, subprocess.CalledProcessError):
+                if attempt + 1 == attempts or port_is_free(self.port) or self.running():
+                    raise
+                self.port = free_port(None)
+
+    def _start(self, timeout: float) -> None:
         log = self.data_dir / "server.log"
         options = (
             f"-h 127.0.0.1 -p {self.port} -k '' -c max_connections=200 "

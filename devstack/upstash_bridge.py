@@ -4,7 +4,11 @@ Faithful to what Upstash serves and the `upstash-redis` client parses:
 - `POST /` with a JSON command array -> `{"result": ...}`; a Redis error -> 400 `{"error": "..."}`.
 - `POST /pipeline` with an array of command arrays -> 200 and one `{"result"}`/`{"error"}` each.
 - `POST /multi-exec`: the same inside MULTI/EXEC; a transaction Redis discards as a whole (a
-  command rejected while queuing) -> 400 and a single `{"error"}`.
+  command rejected while queuing) -> 400 and one `{"error"}` per command (the queuing error for
+  the rejected command, EXECABORT for the others), the shape `upstash-redis` parses.
+- Stateless per request, as Upstash is: commands that would leave state on the shared Redis
+  connection (MULTI, EXEC, WATCH, SELECT, SUBSCRIBE, ...) are refused with 400; a transaction is
+  one `/multi-exec` request.
 - `GET|POST|PUT|HEAD /<cmd>/<arg>/...`: path segments are the command; a POST/PUT body is the
   last argument, then query parameters as name/value pairs.
 - `Authorization: Bearer <token>` or `?_token=`; otherwise 401 `{"error": "Unauthorized"}`.
@@ -37,11 +41,26 @@ Command = list[str | bytes]
 Reply = Any  # None | int | bytes | list[Reply] | ResponseError (nested in EXEC replies)
 
 UNAUTHORIZED = {"error": "Unauthorized"}
+# Commands that change the state of the connection they run on: on a pooled connection that
+# state would leak into other requests.
+CONNECTION_STATE_COMMANDS = frozenset({
+    "MULTI", "EXEC", "DISCARD", "WATCH", "UNWATCH", "SELECT", "SWAPDB", "AUTH", "HELLO", "RESET",
+    "QUIT", "MONITOR", "SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE",
+    "SUNSUBSCRIBE", "CLIENT", "READONLY", "READWRITE", "ASKING",
+})
 ALLOWED_METHODS = ["GET", "HEAD", "POST", "PUT"]
 
 
 class BadRequest(Exception):
     """The request is not a command Upstash would accept (400 `{"error": ...}`)."""
+
+
+class Discarded(Exception):
+    """Redis discarded a transaction; one error per command (the queuing error or EXECABORT)."""
+
+    def __init__(self, errors: list[ResponseError]) -> None:
+        super().__init__(errors)
+        self.errors = errors
 
 
 def error_text(exc: RedisError) -> str:
@@ -85,10 +104,19 @@ def parse_json(body: bytes) -> Any:
         raise BadRequest("ERR failed to parse request body as JSON") from exc
 
 
+def stateless(command: Command) -> Command:
+    """`command`, unless it would leave state on the connection (400)."""
+    name = _text(command[0]).upper()
+    if name in CONNECTION_STATE_COMMANDS:
+        raise BadRequest(f"ERR Command is not available: '{name}'. Use /multi-exec for a "
+                         "transaction; every request runs on its own")
+    return command
+
+
 def command_from_json(value: Any) -> Command:
     if not isinstance(value, list) or not value:
         raise BadRequest("ERR a command must be a non-empty JSON array")
-    return [_argument(item) for item in value]
+    return stateless([_argument(item) for item in value])
 
 
 def commands_from_json(value: Any) -> list[Command]:
@@ -111,7 +139,7 @@ def command_from_path(raw_path: bytes, query: bytes, body: bytes) -> Command:
             command.append(value)
     if not command:
         raise BadRequest("ERR empty command")
-    return command
+    return stateless(command)
 
 
 def _sha1(script: bytes) -> str:
@@ -203,12 +231,13 @@ class RedisRunner:
         return [fix(r) if fix else r for r, (_, fix) in zip(replies, prepared, strict=True)]
 
     async def transaction(self, commands: Sequence[Command]) -> list[Reply]:
-        """Replies of the commands inside MULTI/EXEC; raises the queuing error when discarded."""
+        """Replies of the commands inside MULTI/EXEC; raises `Discarded` when Redis discarded
+        the transaction (a command refused while queuing)."""
         prepared = [self.scripts.prepare(command) for command in commands]
         replies = await self._send([["MULTI"], *(command for command, _ in prepared), ["EXEC"]])
         queued, executed = replies[1:-1], replies[-1]
         if isinstance(executed, ResponseError):  # EXECABORT: Redis discarded the transaction
-            raise next((r for r in queued if isinstance(r, ResponseError)), executed)
+            raise Discarded([r if isinstance(r, ResponseError) else executed for r in queued])
         if not isinstance(executed, list) or len(executed) != len(prepared):
             raise ResponseError("ERR transaction aborted")
         return [fix(r) if fix else r for r, (_, fix) in zip(executed, prepared, strict=True)]
@@ -255,8 +284,9 @@ def create_app(redis_url: str, token: str) -> Starlette:
             if path == "/multi-exec":
                 try:
                     replies = await runner.transaction(commands_from_json(parse_json(body)))
-                except ResponseError as exc:
-                    return JSONResponse({"error": error_text(exc)}, status_code=400)
+                except Discarded as exc:
+                    return JSONResponse([{"error": error_text(e)} for e in exc.errors],
+                                        status_code=400)
                 return JSONResponse([_result(r, b64) for r in replies])
             if path == "" and request.method in ("POST", "PUT"):
                 command = command_from_json(parse_json(body))

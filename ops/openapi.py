@@ -141,7 +141,8 @@ def operations() -> list[Operation]:
         Operation("job-consumer", "post", "/job-consumer",
                   "Drain the reading queue (QStash, signed)", 200, ConsumerReport, ConsumeRequest,
                   body_required=False, security="qstashSignature",
-                  errors={401: ["invalid_signature"], 422: ["validation_error"]}),
+                  errors={401: ["invalid_signature"], 422: ["validation_error"],
+                          502: ["payment_provider_unavailable"]}),
     ]
 
 
@@ -171,6 +172,7 @@ SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
 # Responses any operation can give, whatever it does.
 COMMON_ERRORS: dict[int, list[str]] = {
     405: ["method_not_allowed"], 413: ["payload_too_large"], 500: ["internal_error"],
+    503: ["service_unavailable"],
 }
 REASONS = {400: "Bad request", 401: "Unauthorized", 402: "Payment required", 404: "Not found",
            405: "Method not allowed", 409: "Conflict", 413: "Payload too large",
@@ -187,7 +189,7 @@ def _error_response(codes: list[str], status: int) -> dict[str, Any]:
         "description": f"{REASONS.get(status, 'Error')}: " + ", ".join(f"`{c}`" for c in codes),
         "content": {"application/json": {"schema": _ref(ErrorBody)}},
     }
-    if status == 429:
+    if status in (429, 503):
         response["headers"] = {"Retry-After": {"schema": {"type": "integer"},
                                                "description": "Seconds to wait."}}
     return response

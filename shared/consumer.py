@@ -10,6 +10,12 @@ record every outcome in SQL (one round trip), then acknowledge the batch's strea
 round trip), only after that commit. Entries whose job needs nothing from this worker (already
 finished, leased by a live worker, retry not yet due) are acknowledged too: Postgres remembers
 the job, and the sweep streams it again when it is due.
+
+When the queue had to create the stream's group again (Redis was flushed or replaced), the
+entries of the lost stream are gone: that run's sweep streams every open job again at once,
+not only those whose entry went stale. A failure that no retry can cure (the pipeline refuses
+the job's own data: a validation or value error) is reported as not retryable, so the job is
+dead-lettered and refunded at once instead of after every attempt.
 """
 
 from __future__ import annotations
@@ -112,7 +118,11 @@ class JobConsumer:
             min(limit, cfg.batch_size * 10))))
         report.reclaimed = len(backlog)
         if stream_up:
-            stream_up = self._stream_step("sweep", lambda: self._sweep(report))
+            # Every open job again when the stream was lost, else only what is due or stale.
+            everything = self._queue.recreated
+            stream_up = self._stream_step("sweep", lambda: self._sweep(report, everything))
+            if stream_up and everything:
+                self._queue.take_recreated()
         report.expired_invites = self._expire_invites()
         # Stripe and Redis work left over from account erasures (retried until done).
         account_cleanup.sweep_account_cleanups(self._database)
@@ -175,16 +185,19 @@ class JobConsumer:
             observability.record_queue_health(rows[0])
 
     # -- housekeeping -----------------------------------------------------------------
-    def _sweep(self, report: ConsumerReport) -> None:
+    def _sweep(self, report: ConsumerReport, everything: bool = False) -> None:
         cfg = self.config
         params: dict[str, Any] = {
             "p_limit": cfg.sweep_limit,
-            "p_grace_secs": cfg.sweep_grace_seconds,
-            "p_stale_secs": max(cfg.visibility_timeout_seconds * 2, 60),
+            # After a lost stream, even a job created a moment ago may have had its entry in it.
+            "p_grace_secs": 0 if everything else cfg.sweep_grace_seconds,
+            "p_stale_secs": 0 if everything else max(cfg.visibility_timeout_seconds * 2, 60),
         }
         job_ids = [str(j) for j in self._rpc(SWEEP_FUNCTION, params) or []]
+        if everything:
+            logger.warning("the stream was lost: %d open job(s) streamed again", len(job_ids))
         try:
-            self._queue.enqueue(job_ids)
+            self._queue.enqueue(job_ids, request_path=False)
         except Exception:
             # Marked as streamed in SQL but not streamed: unmark them, so the next run (or the
             # next one that reaches Redis) sends them at once instead of after p_stale_secs.
@@ -252,10 +265,17 @@ class JobConsumer:
         except PipelineError as exc:
             return {**base, "kind": "error", "error": str(exc)[:2000],
                     "error_code": type(exc).__name__, "retryable": exc.retryable}
+        except (ValueError, TypeError, LookupError) as exc:
+            # The job's own data is refused (pydantic's ValidationError is a ValueError): the
+            # same input fails the same way on every attempt, so it dead-letters at once.
+            logger.exception("job %s attempt %s cannot be processed", claim["job_id"],
+                             claim["attempt"])
+            return {**base, "kind": "error", "error": failure_text(exc)[:2000],
+                    "error_code": "unprocessable_job", "retryable": False}
         except Exception as exc:
             # Our own bug or an unexpected library failure: retry, and keep the evidence.
             logger.exception("job %s attempt %s crashed", claim["job_id"], claim["attempt"])
-            return {**base, "kind": "error", "error": f"{type(exc).__name__}: {exc}"[:2000],
+            return {**base, "kind": "error", "error": failure_text(exc)[:2000],
                     "error_code": "internal_error", "retryable": True}
         common = {"prompt_version": result.prompt_version,
                   "schema_version": result.schema_version,
@@ -267,6 +287,17 @@ class JobConsumer:
         return {**base, **common, "kind": "reading",
                 "question_analysis": result.question_analysis.model_dump(mode="json"),
                 "tarot_reading": result.tarot_reading.model_dump(mode="json")}
+
+
+def failure_text(exc: BaseException) -> str:
+    """What the job row keeps of a failure: never the input it failed on (the question)."""
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        errors = exc.errors(include_url=False, include_context=False, include_input=False)
+        return "ValidationError: " + "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'value'}: {e['msg']}" for e in errors)
+    return f"{type(exc).__name__}: {exc}"
 
 
 def build_job_consumer(settings: Settings) -> JobConsumer:

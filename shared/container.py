@@ -1,5 +1,11 @@
-"""One instance per Lambda container: built on first use (once, even with concurrent first
-calls), kept for the container's life, replaceable by tests."""
+"""What a Lambda container builds once and keeps: clients and use-case services.
+
+Every such instance is built from one settings object and built again when `get_settings()`
+returns another one (a rotated secret, or tests that reset the settings), so a new Stripe key,
+webhook secret, Supabase key or QStash key reaches every client within the secret's refresh
+interval, not only the settings object. This is the one place that decides what lives how long.
+An instance injected with `set(...)` (tests) stays until it is dropped with `set(None)`.
+"""
 
 from __future__ import annotations
 
@@ -13,30 +19,9 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-class PerContainer(Generic[T]):
-    def __init__(self, build: Callable[[], T]) -> None:
-        self._build = build
-        self._value: T | None = None
-        self._lock = threading.Lock()
-
-    def get(self) -> T:
-        value = self._value
-        if value is None:
-            with self._lock:
-                if self._value is None:
-                    self._value = self._build()
-                value = self._value
-        return value
-
-    def set(self, value: T | None) -> None:
-        """Inject an instance (tests), or drop the cached one with None."""
-        with self._lock:
-            self._value = value
-
-
 class PerSettings(Generic[T]):
-    """One instance per settings object: built again when `get_settings()` returns a new one
-    (tests and local tools reset the settings); an injected instance stays until dropped."""
+    """One instance per settings object, built on first use (once, even with concurrent first
+    calls) and again after the settings changed."""
 
     def __init__(self, build: Callable[[Settings], T]) -> None:
         self._build = build
@@ -45,11 +30,13 @@ class PerSettings(Generic[T]):
         self._lock = threading.Lock()
 
     def get(self) -> T:
+        cached = self._cached
+        if cached is not None and cached[0] is None:
+            return cached[1]
         from shared.settings import get_settings
 
         settings = get_settings()
-        cached = self._cached
-        if cached is None or (cached[0] is not None and cached[0] is not settings):
+        if cached is None or cached[0] is not settings:
             with self._lock:
                 cached = self._cached
                 if cached is None or (cached[0] is not None and cached[0] is not settings):
@@ -61,3 +48,10 @@ class PerSettings(Generic[T]):
         """Inject an instance (tests), or drop the cached one with None."""
         with self._lock:
             self._cached = None if value is None else (None, value)
+
+
+class PerContainer(PerSettings[T]):
+    """The same lifetime for a builder that reads the settings itself (`get_settings()`)."""
+
+    def __init__(self, build: Callable[[], T]) -> None:
+        super().__init__(lambda _settings: build())

@@ -1,6 +1,6 @@
 """PostgREST clients (Supabase REST): one service-role client and per-user clients.
 
-The HTTP connection pool is built once per container and shared: the service client and every
+The HTTP connection pool is built once per settings object (shared/container.py) and shared: the service client and every
 per-user client (which carries the caller's access token, so RLS applies) send through it.
 `execute(query)` runs a postgrest-py query and maps failures to `shared.errors`: project
 SQLSTATEs (MV...) through `from_sqlstate`, PostgREST/connection trouble to 503.
@@ -9,12 +9,12 @@ SQLSTATEs (MV...) through `from_sqlstate`, PostgREST/connection trouble to 503.
 from __future__ import annotations
 
 import logging
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import httpx
 from pydantic import SecretStr
 
+from shared.container import PerSettings
 from shared.errors import (
     AppError,
     NotFound,
@@ -22,7 +22,7 @@ from shared.errors import (
     Unauthorized,
     from_sqlstate,
 )
-from shared.settings import get_settings
+from shared.settings import Settings
 
 if TYPE_CHECKING:
     from postgrest import SyncPostgrestClient
@@ -122,12 +122,23 @@ def execute(query: Any) -> Any:
         raise translate_error(exc) from exc
 
 
-@lru_cache(maxsize=1)
-def get_database() -> Database:
-    """The container's clients, built on first use."""
-    settings = get_settings()
+def build_database(settings: Settings) -> Database:
     return Database(
         settings.supabase_url,
         anon_key=settings.supabase_anon_key,
         service_role_key=settings.supabase_service_role_key,
     )
+
+
+# Built again when the settings change: rotated Supabase keys reach the service and user clients.
+_database: PerSettings[Database] = PerSettings(build_database)
+
+
+def get_database() -> Database:
+    """The container's clients, built on first use and again after the settings change."""
+    return _database.get()
+
+
+def set_database(database: Database | None) -> None:
+    """Inject clients (tests), or drop the cached ones with None."""
+    _database.set(database)

@@ -49,6 +49,7 @@ MESSAGES_TH: dict[str, str] = {
     "The request body is not valid base64.": "เนื้อหาของคำขอไม่ใช่ base64 ที่ถูกต้อง",
     "A JSON body is required.": "ต้องส่งเนื้อหาของคำขอเป็น JSON",
     "This account was deleted.": "บัญชีนี้ถูกลบแล้ว",
+    "The request body holds a number that is too long.": "เนื้อหาของคำขอมีตัวเลขที่ยาวเกินไป",
     "The request body must be a JSON object.": "เนื้อหาของคำขอต้องเป็นออบเจ็กต์ JSON",
     "The identity token is not valid.": "โทเค็นยืนยันตัวตนไม่ถูกต้อง",
     "The identity token's issuer is not accepted.": "ไม่รับโทเค็นยืนยันตัวตนจากผู้ออกรายนี้",
@@ -260,6 +261,12 @@ class ServiceUnavailable(AppError):
     status = 503
     default_message = "A service we depend on is unavailable; try again."
     default_message_th = "บริการที่ระบบต้องใช้ไม่พร้อมใช้งาน โปรดลองอีกครั้ง"
+    # Seconds a client (or Stripe, or QStash) should wait before trying again.
+    retry_after_seconds: ClassVar[int] = 5
+
+    def __init__(self, message: str | None = None, **kwargs: Any) -> None:
+        kwargs.setdefault("headers", {"Retry-After": str(self.retry_after_seconds)})
+        super().__init__(message, **kwargs)
 
 
 # SQLSTATEs raised by the project's SQL functions (`raise exception using errcode = 'MV001',

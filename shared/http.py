@@ -75,6 +75,9 @@ class FunctionUrlRequest(BaseModel):
             or str(uuid.uuid4())
         )
         raw_body = event.get("body") or ""
+        # Refused before decoding: base64 takes 4 characters for 3 bytes.
+        if len(raw_body) > (MAX_BODY_BYTES + 2) // 3 * 4 + 4:
+            raise PayloadTooLarge(details={"max_bytes": MAX_BODY_BYTES})
         if event.get("isBase64Encoded"):
             try:
                 body = base64.b64decode(raw_body, validate=True)
@@ -115,6 +118,9 @@ class FunctionUrlRequest(BaseModel):
             data = json.loads(self.body)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise InvalidJson() from exc
+        except ValueError as exc:
+            # An integer beyond Python's digit limit (4,300 digits) is no number we accept.
+            raise ValidationFailed("The request body holds a number that is too long.") from exc
         if not isinstance(data, dict):
             raise ValidationFailed("The request body must be a JSON object.")
         try:

@@ -2,24 +2,23 @@
 
 One sliding window per scope (`session`, `purchase`, ...) and identifier (a user id, or a
 provider identity before the user exists). Over the limit → 429 `rate_limited` with
-`Retry-After`. When Redis cannot be reached the request is let through (logged): a rate limiter
-must not turn a Redis outage into an outage of sign-in and payments. An error Redis itself
-returns is a bug of ours and is raised.
+`Retry-After`. Whatever goes wrong on the Redis side (unreachable, slow, an error reply such
+as `UpstashError` when the REST layer cannot reach Redis, an unparsable answer) the request is
+let through with a warning: a rate limiter must not turn a Redis outage into an outage of
+sign-in and payments. The client's short timeouts bound the wait to about a second, and for a
+few seconds after a failure the limiter does not try at all (`shared.redis.redis_outage`).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
+from shared.container import PerSettings
 from shared.errors import RateLimited
-from shared.settings import get_settings
+from shared.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from upstash_redis import Redis
@@ -62,13 +61,21 @@ class RateLimiter:
         window_seconds: int | None = None,
     ) -> None:
         """Count one request of `identifier` in `scope`; raise `RateLimited` when over."""
+        from shared.redis import redis_outage
+
+        outage = redis_outage(self._redis)
+        if outage.active():
+            logger.warning("rate limiter skipped for %s: Redis failed moments ago", scope)
+            return
         limit = self._ratelimit(
             scope, max_requests or self.max_requests, window_seconds or self.window_seconds
         )
         try:
             response = limit.limit(identifier)
-        except (httpx.TransportError, json.JSONDecodeError) as exc:
-            logger.warning("rate limiter unavailable for %s: %s", scope, type(exc).__name__)
+        except Exception as exc:
+            outage.record_failure()
+            logger.warning("rate limiter unavailable for %s, request let through: %s", scope,
+                           type(exc).__name__)
             return
         if response.allowed:
             return
@@ -79,17 +86,27 @@ class RateLimiter:
         )
 
 
-@lru_cache(maxsize=1)
-def get_rate_limiter() -> RateLimiter:
-    """The container's limiter on the shared Upstash client."""
+def build_rate_limiter(settings: Settings) -> RateLimiter:
     from shared.redis import get_redis
 
-    settings = get_settings()
     return RateLimiter(
         get_redis(),
         max_requests=settings.rate_limit_requests,
         window_seconds=settings.rate_limit_window_seconds,
     )
+
+
+_limiter: PerSettings[RateLimiter] = PerSettings(build_rate_limiter)
+
+
+def get_rate_limiter() -> RateLimiter:
+    """The container's limiter on the shared Upstash client (rebuilt with it)."""
+    return _limiter.get()
+
+
+def set_rate_limiter(limiter: RateLimiter | None) -> None:
+    """Inject a limiter (tests), or drop the cached one with None."""
+    _limiter.set(limiter)
 
 
 def configured_rate_limiter() -> RateLimiter | None:

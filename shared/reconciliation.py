@@ -185,6 +185,18 @@ class Reconciler:
         for obj in page.auto_paging_iter():
             yield plain(obj)
 
+    def _list_all(self, kind: Kind, since: int) -> list[StripeObject]:
+        """Every object of the window; Stripe unreachable is the caller's 502, so QStash retries
+        the scheduled run and an operator sees why."""
+        import stripe
+
+        from shared.stripe_client import stripe_error
+
+        try:
+            return list(self._listed(kind, since))
+        except stripe.StripeError as exc:
+            raise stripe_error(exc) from exc
+
     def run(self, *, since: int | None = None, dry_run: bool = False) -> ReconciliationReport:
         """Compare Stripe's objects created since `since` (epoch seconds; default three days
         ago) with the database and apply what is missing, unless `dry_run`."""
@@ -193,7 +205,7 @@ class Reconciler:
         report = ReconciliationReport(since=since, dry_run=dry_run)
         candidates: list[_Candidate] = []
         for kind in self._kinds:
-            listed = list(self._listed(kind, since))
+            listed = self._list_all(kind, since)
             report.checked[kind.name] = len(listed)
             for obj in listed:
                 intent = kind.intent(obj)

@@ -1,29 +1,37 @@
-"""The product's Upstash Redis (REST) client, built once per container.
+"""The product's Upstash Redis (REST) client, one per settings object, and its outage state.
 
 `upstash_redis` (and httpx under it) is imported inside the factory so that importing this
 module costs nothing on the paths that never touch Redis. Tests inject a client with
 `set_redis(...)` and drop it with `reset_redis()`.
+
+Redis is never what a user request waits for: the limiter and the reading stream only improve
+a request, so every call has short timeouts and no retry, and after a failure `redis_outage`
+(one per client) makes request paths skip Redis for a few seconds (the first request of an outage pays at most
+about a second, the next ones nothing). The job consumer ignores the outage state: it runs on
+a schedule and is the one that finds Redis back.
 """
 
 from __future__ import annotations
 
 import threading
+import time
+import weakref
 from typing import TYPE_CHECKING
 
-from shared.settings import Settings, get_settings
+from shared.container import PerSettings
+from shared.settings import Settings
 
 if TYPE_CHECKING:
     from upstash_redis import Redis
 
-# A Lambda request must not hang on Redis: fail fast and let the caller degrade (the sweep
-# re-enqueues jobs that never reached the stream).
-CONNECT_TIMEOUT_SECONDS = 2.0
-REQUEST_TIMEOUT_SECONDS = 5.0
-RETRIES = 1
-RETRY_INTERVAL_SECONDS = 0.2
-
-_client: Redis | None = None
-_lock = threading.Lock()
+CONNECT_TIMEOUT_SECONDS = 0.5
+REQUEST_TIMEOUT_SECONDS = 1.0
+# A retry would double what a slow Redis costs a request; the callers degrade instead (the
+# limiter lets the request through, the sweep streams a job that was not streamed).
+RETRIES = 0
+RETRY_INTERVAL_SECONDS = 0.0
+# How long request paths skip Redis after it failed them.
+OUTAGE_COOLDOWN_SECONDS = 5.0
 
 
 def build_redis(url: str, token: str) -> Redis:
@@ -46,35 +54,61 @@ def build_redis(url: str, token: str) -> Redis:
     return client
 
 
-def get_redis(settings: Settings | None = None) -> Redis:
+def _build_from_settings(settings: Settings) -> Redis:
+    settings.require("upstash_redis_rest_url", "upstash_redis_rest_token")
+    assert settings.upstash_redis_rest_url is not None
+    assert settings.upstash_redis_rest_token is not None
+    return build_redis(settings.upstash_redis_rest_url,
+                       settings.upstash_redis_rest_token.get_secret_value())
+
+
+# Built again when the settings change: a rotated UPSTASH_REDIS_REST_TOKEN reaches the client.
+_client: PerSettings[Redis] = PerSettings(_build_from_settings)
+
+
+def get_redis() -> Redis:
     """The container's client, built on first use from UPSTASH_REDIS_REST_URL/_TOKEN."""
-    global _client
-    if _client is not None:
-        return _client
-    with _lock:
-        if _client is None:
-            settings = settings or get_settings()
-            settings.require("upstash_redis_rest_url", "upstash_redis_rest_token")
-            assert settings.upstash_redis_rest_url is not None
-            assert settings.upstash_redis_rest_token is not None
-            _client = build_redis(
-                settings.upstash_redis_rest_url,
-                settings.upstash_redis_rest_token.get_secret_value(),
-            )
-        return _client
+    return _client.get()
 
 
 def set_redis(client: Redis) -> None:
-    """Use `client` for the rest of this container (tests, or a client built elsewhere)."""
-    global _client
-    with _lock:
-        _client = client
+    """Use `client` until reset_redis() (tests, or a client built elsewhere)."""
+    _client.set(client)
 
 
 def reset_redis() -> None:
-    """Forget the cached client (closing it), so the next get_redis() builds a new one."""
-    global _client
-    with _lock:
-        client, _client = _client, None
-    if client is not None:
-        client.close()
+    """Forget the cached client, so the next get_redis() builds a new one."""
+    _client.set(None)
+
+
+class RedisOutage:
+    """Whether request paths should skip Redis now: set by a failed call, for a cooldown."""
+
+    def __init__(self, cooldown_seconds: float = OUTAGE_COOLDOWN_SECONDS) -> None:
+        self.cooldown_seconds = cooldown_seconds
+        self._until = 0.0
+        self._lock = threading.Lock()
+
+    def active(self) -> bool:
+        return time.monotonic() < self._until
+
+    def record_failure(self) -> None:
+        with self._lock:
+            self._until = time.monotonic() + self.cooldown_seconds
+
+    def clear(self) -> None:
+        with self._lock:
+            self._until = 0.0
+
+
+_outages: weakref.WeakKeyDictionary[object, RedisOutage] = weakref.WeakKeyDictionary()
+_outages_lock = threading.Lock()
+
+
+def redis_outage(client: object) -> RedisOutage:
+    """The outage state of `client` (each client its own: a dead one never mutes a live one)."""
+    with _outages_lock:
+        outage = _outages.get(client)
+        if outage is None:
+            outage = _outages[client] = RedisOutage()
+        return outage

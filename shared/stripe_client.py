@@ -12,7 +12,7 @@ import hashlib
 import logging
 from typing import TYPE_CHECKING, Any
 
-from shared.container import PerContainer
+from shared.container import PerSettings
 from shared.errors import (
     AppError,
     IdempotencyKeyReused,
@@ -20,7 +20,7 @@ from shared.errors import (
     PaymentProviderUnavailable,
     ValidationFailed,
 )
-from shared.settings import Settings, get_settings
+from shared.settings import Settings
 
 if TYPE_CHECKING:
     from stripe import StripeClient
@@ -47,7 +47,8 @@ def build_stripe_client(settings: Settings) -> StripeClient:
     )
 
 
-_client: PerContainer[StripeClient] = PerContainer(lambda: build_stripe_client(get_settings()))
+# Built again when the settings change, so a rotated STRIPE_SECRET_KEY reaches the client.
+_client: PerSettings[StripeClient] = PerSettings(build_stripe_client)
 
 
 def get_stripe_client() -> StripeClient:

@@ -35,6 +35,11 @@ SECRET_PATTERNS = (
     re.compile(r"\b(?:sig|key)_[A-Za-z0-9]{16,}"),  # QStash signing keys
     re.compile(r"\b\d(?:[ -]?\d){12,18}\b"),  # card numbers (13-19 digits)
 )
+# Pydantic quotes the value it refused (`input_value=...`) in a ValidationError's text, and that
+# value may be the question or words of it: kept at DEBUG only, like other user-written text.
+# The value is a repr on one line that ends with `, input_type=<type>]`; greedy up to that end,
+# so a value that itself contains ", input_type=" is removed whole.
+PYDANTIC_INPUT = re.compile(r"input_value=.*(?=, input_type=\w+\]$)", re.MULTILINE)
 # Attributes every LogRecord has; anything else on a record came in through `extra=`.
 _RECORD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
@@ -45,13 +50,21 @@ def redact_text(text: str) -> str:
     return text
 
 
+def redact_private_text(text: str, level: int) -> str:
+    """`redact_text`, and at INFO and above also the inputs quoted by validation errors."""
+    text = redact_text(text)
+    if level >= logging.INFO:
+        text = PYDANTIC_INPUT.sub(f"input_value={REDACTED}", text)
+    return text
+
+
 def redact_value(key: str, value: Any, level: int) -> Any:
     if SECRET_KEY.search(key):
         return REDACTED
     if key.lower() in PRIVATE_TEXT_KEYS and level >= logging.INFO:
         return REDACTED
     if isinstance(value, str):
-        return redact_text(value)
+        return redact_private_text(value, level)
     if isinstance(value, Mapping):
         return {str(k): redact_value(str(k), v, level) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -63,7 +76,7 @@ class RedactionFilter(logging.Filter):
     """Scrubs a record in place before any handler formats it."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = redact_text(record.getMessage())
+        record.msg = redact_private_text(record.getMessage(), record.levelno)
         record.args = None
         for key in list(vars(record)):
             if key not in _RECORD_ATTRIBUTES:
@@ -73,7 +86,8 @@ class RedactionFilter(logging.Filter):
             # An exception's message may quote what it failed on (a header, a key): the
             # traceback is formatted here, redacted, and passed on as the `exception` key that
             # the Powertools formatter prefers over formatting exc_info itself.
-            record.exception = redact_text("".join(traceback.format_exception(*exc_info)).rstrip())
+            record.exception = redact_private_text(
+                "".join(traceback.format_exception(*exc_info)).rstrip(), record.levelno)
             record.exception_name = exc_info[0].__name__
             record.exc_info = None
             record.exc_text = None

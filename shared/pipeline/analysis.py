@@ -14,6 +14,8 @@ from shared.pipeline.guard import normalize_question
 from shared.pipeline.models import Intent, QuestionAnalysis, TimeFrame
 
 MAX_KEYWORDS = 8
+# QuestionAnalysis refuses longer keywords; a question the API accepts must never produce one.
+MAX_KEYWORD_CHARS = 40
 
 TOPIC_TERMS: dict[Topic, tuple[str, ...]] = {
     "love": (
@@ -130,9 +132,20 @@ def _time_frame(text: str) -> TimeFrame:
     return "unspecified"
 
 
+def _latin_words(text: str) -> list[str]:
+    """Latin words of 3+ letters; a word too long to be a keyword is split at its hyphens and
+    apostrophes ("long-distance-relationship-across-three-time-zones"), and a part still too
+    long is left out."""
+    words: list[str] = []
+    for word in _WORD.findall(text):
+        parts = [word] if len(word) <= MAX_KEYWORD_CHARS else re.split(r"['-]+", word)
+        words += [p.lower() for p in parts if 3 <= len(p) <= MAX_KEYWORD_CHARS]
+    return words
+
+
 def _keywords(text: str, topic_terms: list[str]) -> list[str]:
     words = list(topic_terms)
-    words += [w.lower() for w in _WORD.findall(text) if len(w) >= 3]
+    words += _latin_words(text)
     # Thai phrases the asker separated with spaces are meaningful units of their own.
     words += [chunk for chunk in text.split() if _THAI.search(chunk) and 2 <= len(chunk) <= 20]
     result: list[str] = []

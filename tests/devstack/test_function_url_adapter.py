@@ -91,3 +91,20 @@ def test_any_sub_path_reaches_the_function_like_a_function_url(greet_url: str) -
     r = httpx.post(greet_url + "/a%0Ab", json={"name": "x"})
     assert r.status_code == 200, r.text
     assert r.json()["path"] == "/a%0Ab"
+
+
+def test_a_number_too_long_to_parse_is_a_validation_error_not_a_crash(greet_url: str) -> None:
+    body = b'{"name": "x", "n": ' + b"9" * 5000 + b"}"
+    r = httpx.post(greet_url, content=body, headers={"content-type": "application/json"})
+    assert (r.status_code, r.json()["error"]["code"]) == (422, "validation_error")
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "application/octet-stream"])
+def test_a_body_over_the_limit_is_413_whether_or_not_it_came_base64_encoded(
+        greet_url: str, content_type: str) -> None:
+    body = b'{"name": "' + b"x" * (64 * 1024) + b'"}'
+    r = httpx.post(greet_url, content=body, headers={"content-type": content_type})
+    assert (r.status_code, r.json()["error"]["code"]) == (413, "payload_too_large")
+    fits = b'{"name": "' + b"x" * (60 * 1024) + b'"}'
+    assert httpx.post(greet_url, content=fits,
+                      headers={"content-type": content_type}).status_code == 200

@@ -22,7 +22,7 @@ from devstack.serve import ServerThread
 from devstack.upstash_bridge import create_app
 from shared import redis as shared_redis
 from shared.errors import ConfigError
-from shared.settings import Settings
+from shared.settings import reset_settings
 
 TOKEN = "local-upstash-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -168,8 +168,41 @@ def test_pipeline_reports_errors_per_command(bridge_url, key):
 def test_transaction_with_a_rejected_command_is_discarded_as_a_whole(bridge_url, key):
     response = call(bridge_url + "/multi-exec", [["SET", key("x"), "1"], ["NOSUCHCMD"]])
     assert response.status_code == 400
-    assert "unknown command" in response.json()["error"]
+    errors = response.json()
+    assert len(errors) == 2 and "EXECABORT" in errors[0]["error"]
+    assert "unknown command" in errors[1]["error"]
     assert call(bridge_url, ["EXISTS", key("x")]).json() == {"result": 0}
+
+
+def test_the_official_client_reads_a_discarded_transaction_as_an_error(bridge_url, key):
+    client = shared_redis.build_redis(bridge_url, TOKEN)
+    try:
+        tx = client.multi()
+        tx.set(key("d"), "1")
+        tx.execute(["NOSUCHCMD"])
+        with pytest.raises(UpstashError, match=r"EXECABORT|unknown command"):
+            tx.exec()
+        assert client.exists(key("d")) == 0
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize("command", [["MULTI"], ["WATCH", "k"], ["SELECT", "1"],
+                                     ["SUBSCRIBE", "c"]])
+def test_commands_that_would_leave_connection_state_are_refused(bridge_url, key, command):
+    response = call(bridge_url, command)
+    assert response.status_code == 400 and "not available" in response.json()["error"]
+    path = httpx.get(bridge_url + "/" + "/".join(command), headers=AUTH)
+    assert path.status_code == 400
+    pipeline = call(bridge_url + "/pipeline", [["SET", key("s"), "1"], command])
+    assert pipeline.status_code == 400
+
+
+def test_a_lone_multi_leaves_no_state_for_the_next_requests(bridge_url, key):
+    call(bridge_url, ["MULTI"])
+    assert call(bridge_url, ["SET", key("m"), "v"]).json() == {"result": "OK"}
+    for _ in range(40):
+        assert call(bridge_url, ["GET", key("m")]).json() == {"result": "v"}
 
 
 def test_base64_encoding_covers_every_string_but_ok(bridge_url, key):
@@ -237,22 +270,31 @@ def test_an_unreachable_redis_is_a_500_json_error():
     assert pipeline.status_code == 500 and pipeline.json()["error"]
 
 
-def test_get_redis_builds_one_client_from_settings(bridge_url, key):
-    settings = Settings(supabase_url="http://127.0.0.1:1", supabase_anon_key="a",
-                        supabase_service_role_key="s", supabase_jwt_secret="j" * 32,
-                        upstash_redis_rest_url=bridge_url + "/", upstash_redis_rest_token=TOKEN)
+def test_get_redis_builds_one_client_per_settings(bridge_url, key, monkeypatch):
+    for name, value in {"SUPABASE_URL": "http://127.0.0.1:1", "SUPABASE_ANON_KEY": "a",
+                        "SUPABASE_SERVICE_ROLE_KEY": "s", "SUPABASE_JWT_SECRET": "j" * 32,
+                        "UPSTASH_REDIS_REST_URL": bridge_url + "/",
+                        "UPSTASH_REDIS_REST_TOKEN": TOKEN}.items():
+        monkeypatch.setenv(name, value)
+    reset_settings()
     shared_redis.reset_redis()
     try:
-        first = shared_redis.get_redis(settings)
+        first = shared_redis.get_redis()
         assert shared_redis.get_redis() is first
         assert first.set(key("f"), "v") is True and first.get(key("f")) == "v"
+        reset_settings()  # new settings (a rotation): a new client
+        assert shared_redis.get_redis() is not first
         injected = Redis(bridge_url, TOKEN, allow_telemetry=False)
         shared_redis.set_redis(injected)
         assert shared_redis.get_redis() is injected
+        shared_redis.reset_redis()
+        monkeypatch.delenv("UPSTASH_REDIS_REST_TOKEN")
+        reset_settings()
+        with pytest.raises(ConfigError, match="UPSTASH_REDIS_REST_TOKEN"):
+            shared_redis.get_redis()
     finally:
         shared_redis.reset_redis()
-    with pytest.raises(ConfigError, match="UPSTASH_REDIS_REST_TOKEN"):
-        shared_redis.get_redis(settings.model_copy(update={"upstash_redis_rest_token": None}))
+        reset_settings()
 
 
 def test_importing_shared_redis_does_not_import_the_sdk():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -90,3 +92,41 @@ def test_unreachable_redis_lets_requests_through():
         limiter.hit("session", "user-a")
     finally:
         client.close()
+
+
+def test_an_error_reply_from_the_rest_layer_lets_requests_through_with_a_warning(caplog):
+    # The Upstash REST layer answers, but cannot reach Redis: an error reply (UpstashError).
+    dead_redis = f"redis://127.0.0.1:{free_port()}/0"
+    with ServerThread(create_app(dead_redis, TOKEN), name="bridge-to-nothing") as bridge:
+        client = build_redis(bridge.url, TOKEN)
+        try:
+            limiter = RateLimiter(client, max_requests=1, window_seconds=30)
+            with caplog.at_level("WARNING", logger="mimivibe.ratelimit"):
+                limiter.hit("session", "user-a")
+                limiter.hit("session", "user-a")
+        finally:
+            client.close()
+    assert any("UpstashError" in r.getMessage() for r in caplog.records)
+
+
+def test_a_stopped_redis_costs_a_request_about_a_second_and_the_next_ones_nothing(tmp_path):
+    with RedisServer(tmp_path / "redis") as server, \
+            ServerThread(create_app(server.url, TOKEN), name="bridge-to-stopped") as bridge:
+        client = build_redis(bridge.url, TOKEN)
+        limiter = RateLimiter(client, max_requests=1, window_seconds=30,
+                              prefix=f"t:{uuid.uuid4().hex}")
+        assert server.pid is not None
+        os.kill(server.pid, signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            limiter.hit("session", "user-a")
+            first = time.monotonic() - started
+            started = time.monotonic()
+            for _ in range(5):
+                limiter.hit("session", "user-a")
+            next_five = time.monotonic() - started
+        finally:
+            os.kill(server.pid, signal.SIGCONT)
+            client.close()
+    assert first < 1.5
+    assert next_five < 0.5

@@ -277,3 +277,22 @@ def test_exception_text_is_redacted(output) -> None:
     assert crashed["exception_name"] == "RuntimeError"
     text = json.dumps(crashed)
     assert "sk_test_51leakedKey" not in text and "4242424242424242" not in text
+
+
+def test_a_crash_on_the_question_logs_no_word_of_it_even_in_the_traceback(output) -> None:
+    from shared.pipeline.models import QuestionAnalysis
+
+    question = "will-my-secret-lover-come-back-from-chiang-mai-before-the-rains"
+
+    def route(request: FunctionUrlRequest):
+        QuestionAnalysis(topic="love", intent="insight", time_frame="unspecified",
+                         keywords=[question, "x, input_type=str]"])
+        return json_response(200, {})
+
+    adapter(route, function="create-reading")(event(), None)
+
+    crashed = next(line for line in output()[0] if line["message"] == "create-reading crashed")
+    assert crashed["level"] == "ERROR" and "ValidationError" in crashed["exception"]
+    assert "input_value=[redacted]" in crashed["exception"]
+    text = json.dumps(crashed)
+    assert "secret-lover" not in text and "chiang" not in text

@@ -13,6 +13,7 @@ from pathlib import Path
 import boto3
 import pytest
 from moto import mock_aws
+from pydantic import SecretStr
 
 from shared.errors import ConfigError
 from shared.secrets import AwsSecret, use_secret_source
@@ -176,3 +177,83 @@ def test_without_a_secret_id_handlers_import_neither_boto3_nor_powertools() -> N
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
                             text=True, timeout=120, check=True)
     assert result.stdout.strip() == "[]"
+
+
+ROTATING = {
+    **BASE,
+    "UPSTASH_REDIS_REST_URL": "http://127.0.0.1:9",
+    "UPSTASH_REDIS_REST_TOKEN": "upstash-v1",
+    "STRIPE_SECRET_KEY": "sk_test_keyv1",
+    "STRIPE_WEBHOOK_SECRET": "whsec_v1",
+    "QSTASH_TOKEN": "qstash-v1",
+    "QSTASH_CURRENT_SIGNING_KEY": "sig_current_v1",
+    "QSTASH_NEXT_SIGNING_KEY": "sig_next_v1",
+    "JOB_CONSUMER_URL": "https://consumer.example",
+}
+
+
+def client_keys() -> dict[str, object]:
+    """The key each container client actually sends or checks with, as built right now."""
+    from devstack.stripe_standin.signing import signature_header
+    from shared.db import get_database
+    from shared.errors import InvalidWebhookSignature
+    from shared.qstash_client import get_verifier
+    from shared.ratelimit import get_rate_limiter
+    from shared.redis import get_redis
+    from shared.stripe_client import get_stripe_client
+    from shared.stripe_webhooks import get_webhook_processor
+
+    def webhook_accepts(secret: str) -> bool:
+        # A signed delivery that is not JSON: past the signature it is refused as a payload.
+        body = b"not json"
+        try:
+            get_webhook_processor().handle(body, signature_header(body, secret))
+        except InvalidWebhookSignature:
+            return False
+        except Exception:
+            return True
+        return True
+
+    database = get_database()
+    redis = get_redis()
+    verifier = get_verifier()
+    return {
+        "service": database.service.headers["apikey"],
+        "user": database.for_user("token").headers["apikey"],
+        "stripe": get_stripe_client()._requestor.api_key,
+        "webhook v1": webhook_accepts("whsec_v1"),
+        "webhook v2": webhook_accepts("whsec_v2"),
+        "qstash": (verifier._current_key.get_secret_value(),
+                   verifier._next_key.get_secret_value()),
+        "redis": redis._headers["Authorization"],
+        "limiter uses the new redis": get_rate_limiter()._redis is redis,
+    }
+
+
+def test_a_rotated_secret_reaches_every_client_within_the_refresh_interval(
+        secrets_client) -> None:
+    secrets_client.create_secret(Name="mimivibe/test/clients", SecretString=json.dumps(ROTATING))
+    use_secret_source(AwsSecret("mimivibe/test/clients", max_age=1, boto3_client=secrets_client))
+    reset_settings()
+    before = client_keys()
+    assert before["stripe"] == "sk_test_keyv1" and before["webhook v1"] is True
+    assert before["webhook v2"] is False and before["service"] == "service-key-v1"
+
+    rotated = {**ROTATING, "SUPABASE_SERVICE_ROLE_KEY": "service-key-v2",
+               "SUPABASE_ANON_KEY": "anon-key-v2", "UPSTASH_REDIS_REST_TOKEN": "upstash-v2",
+               "STRIPE_SECRET_KEY": "sk_test_keyv2", "STRIPE_WEBHOOK_SECRET": "whsec_v2",
+               "QSTASH_CURRENT_SIGNING_KEY": "sig_current_v2",
+               "QSTASH_NEXT_SIGNING_KEY": "sig_next_v2"}
+    secrets_client.put_secret_value(SecretId="mimivibe/test/clients",
+                                    SecretString=json.dumps(rotated))
+    deadline = time.monotonic() + 10
+    while get_settings().stripe_webhook_secret != SecretStr("whsec_v2"):
+        assert time.monotonic() < deadline, "the rotation was not picked up"
+        time.sleep(0.1)
+
+    assert client_keys() == {
+        "service": "service-key-v2", "user": "anon-key-v2", "stripe": "sk_test_keyv2",
+        "webhook v1": False, "webhook v2": True,
+        "qstash": ("sig_current_v2", "sig_next_v2"), "redis": "Bearer upstash-v2",
+        "limiter uses the new redis": True,
+    }

@@ -196,7 +196,7 @@ def test_without_redis_the_consumer_still_expires_invites_and_reports(sql, datab
 class StreamDownOnEnqueue(ReadingQueue):
     """Reads and reclaims work; adding to the stream fails as when Redis goes away."""
 
-    def enqueue(self, job_ids: Any) -> list[str]:
+    def enqueue(self, job_ids: Any, *, request_path: bool = True) -> list[str]:
         from upstash_redis.errors import UpstashError
 
         raise UpstashError("Connection refused")

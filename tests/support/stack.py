@@ -41,12 +41,12 @@ def reset_containers() -> None:
     """Forget every per-container cache, so handlers see the current stack's environment."""
     from shared import redis as shared_redis
     from shared.account import set_account_service
-    from shared.db import get_database
+    from shared.db import set_database
     from shared.identity import get_identity_verifier
     from shared.invites import set_invite_service
     from shared.payment_methods import set_payment_methods_service
     from shared.payments import set_purchase_service
-    from shared.ratelimit import get_rate_limiter
+    from shared.ratelimit import set_rate_limiter
     from shared.sessions import set_session_service
     from shared.settings import reset_settings
     from shared.stripe_client import set_stripe_client
@@ -55,8 +55,8 @@ def reset_containers() -> None:
     reset_settings()
     shared_redis.reset_redis()
     get_identity_verifier.cache_clear()
-    get_database.cache_clear()
-    get_rate_limiter.cache_clear()
+    set_database(None)
+    set_rate_limiter(None)
     set_session_service(None)
     set_invite_service(None)
     set_stripe_client(None)
