@@ -85,9 +85,26 @@ def payment_intent(amount: int, currency: str, metadata: dict[str, str],
     return obj
 
 
-def charge(pi: dict[str, Any], pm: dict[str, Any]) -> dict[str, Any]:
-    ch_id = new_id("ch")
+def payment_method_details(pm: dict[str, Any], amount: int,
+                           three_d_secure: dict[str, Any] | None) -> dict[str, Any]:
+    if pm["type"] == "promptpay":
+        return {"promptpay": {"reference": secrets.token_hex(10)}, "type": "promptpay"}
     card = pm["card"]
+    return {"card": {
+        "amount_authorized": amount, "brand": card["brand"], "checks": card["checks"],
+        "country": card["country"], "exp_month": card["exp_month"],
+        "exp_year": card["exp_year"], "extended_authorization": {"status": "disabled"},
+        "fingerprint": card["fingerprint"], "funding": card["funding"],
+        "incremental_authorization": {"status": "unavailable"}, "installments": None,
+        "last4": card["last4"], "mandate": None, "multicapture": {"status": "unavailable"},
+        "network": card["brand"], "network_token": {"used": False},
+        "overcapture": {"maximum_amount_capturable": amount, "status": "unavailable"},
+        "three_d_secure": three_d_secure, "wallet": None}, "type": "card"}
+
+
+def charge(pi: dict[str, Any], pm: dict[str, Any],
+           three_d_secure: dict[str, Any] | None = None) -> dict[str, Any]:
+    ch_id = new_id("ch")
     return {
         "id": ch_id, "object": "charge", "amount": pi["amount"], "amount_captured": 0,
         "amount_refunded": 0, "application": None, "application_fee": None,
@@ -99,12 +116,7 @@ def charge(pi: dict[str, Any], pm: dict[str, Any]) -> dict[str, Any]:
         "fraud_details": {}, "livemode": False, "metadata": dict(pi["metadata"]),
         "on_behalf_of": None, "outcome": None, "paid": False, "payment_intent": pi["id"],
         "payment_method": pm["id"],
-        "payment_method_details": {"card": {
-            "amount_authorized": pi["amount"], "brand": card["brand"], "checks": card["checks"],
-            "country": card["country"], "exp_month": card["exp_month"],
-            "exp_year": card["exp_year"], "fingerprint": card["fingerprint"],
-            "funding": card["funding"], "last4": card["last4"], "network": card["brand"],
-            "three_d_secure": None, "wallet": None}, "type": "card"},
+        "payment_method_details": payment_method_details(pm, pi["amount"], three_d_secure),
         "receipt_email": pi["receipt_email"], "receipt_url": None, "refunded": False,
         "refunds": list_object(f"/v1/charges/{ch_id}/refunds", []),
         "review": None, "shipping": None, "source": None, "status": "pending",
