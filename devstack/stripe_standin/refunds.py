@@ -74,8 +74,12 @@ def create_refund(state: StandinState, params: Obj, ctx: RequestContext) -> Obj:
     email = forms.text(params, "instructions_email") or ch["billing_details"]["email"]
     re = objects.refund(ch, amount, forms.choice(params, "reason", _REASONS),
                         forms.merge_metadata({}, params))
-    re.update({"status": status, "instructions_email": email if promptpay else None,
-               "next_action": _display_details(email) if status == "requires_action" else None})
+    # Stripe leaves out (rather than nulls) what does not apply to this refund.
+    re["status"] = status
+    if promptpay and email:
+        re["instructions_email"] = email
+    if status == "requires_action":
+        re["next_action"] = _display_details(email)
     if promptpay:
         re["destination_details"] = {"promptpay": {"reference": None,
                                                    "reference_status": "pending"},
@@ -103,7 +107,7 @@ def move(state: StandinState, re: Obj, status: str, ctx: RequestContext) -> Obj:
         raise invalid(f"Refund {re['id']} cannot go from {re['status']} to {status}.")
     previous = {"status": re["status"]}
     re["status"] = status
-    re["next_action"] = None
+    re.pop("next_action", None)
     if status in ("failed", "canceled"):
         ch = state.get("charges", re["charge"], "charge")
         ch["amount_refunded"] -= re["amount"]
