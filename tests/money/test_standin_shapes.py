@@ -48,8 +48,9 @@ def drive(client: stripe.StripeClient, standin: Standin) -> list[dict[str, Any]]
                                      "confirm": True})
 
     def intent(**params: Any) -> stripe.PaymentIntent:
-        return v1.payment_intents.create({"amount": 14900, "currency": "thb",
-                                          "customer": customer, **params})
+        create: dict[str, Any] = {"amount": 14900, "currency": "thb", "customer": customer,
+                                  **params}
+        return v1.payment_intents.create(create)  # type: ignore[arg-type]
 
     spare = v1.payment_methods.attach("pm_card_mastercard", {"customer": customer}).id
     v1.payment_methods.update(spare, {"metadata": {"label": "spare"}})
