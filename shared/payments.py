@@ -162,12 +162,12 @@ class PurchaseService:
 
         from shared.stripe_client import idempotency_key, stripe_error
 
-        features = {"payment_method_redisplay": "enabled", "payment_method_save": "enabled",
-                    "payment_method_remove": "enabled"}
         try:
             session = self._stripe.v1.customer_sessions.create(
                 {"customer": customer, "components": {"mobile_payment_element": {
-                    "enabled": True, "features": features}}},  # type: ignore[typeddict-item]
+                    "enabled": True, "features": {
+                        "payment_method_redisplay": "enabled", "payment_method_save": "enabled",
+                        "payment_method_remove": "enabled"}}}},
                 {"idempotency_key": idempotency_key("customer-session", user.user_id, key)},
             )
         except stripe.StripeError as exc:
