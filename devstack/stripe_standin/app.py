@@ -11,7 +11,14 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.routing import Mount, Route
 
-from devstack.stripe_standin import api, authentication, control, promptpay, refunds
+from devstack.stripe_standin import (
+    api,
+    authentication,
+    control,
+    promptpay,
+    refunds,
+    setup_intents,
+)
 from devstack.stripe_standin.delivery import Dispatcher, wait_quiet
 from devstack.stripe_standin.disputes import REASONS, close_dispute, open_dispute
 from devstack.stripe_standin.settings import StripeStandinSettings
@@ -60,12 +67,17 @@ class Standin:
             dp = self.state.get("disputes", dispute_id, "dispute")
             return dict(close_dispute(self.state, dp, status, AUTOMATIC))
 
-    def authenticate(self, payment_intent_id: str, outcome: str) -> dict[str, Any]:
-        """The customer completes (`complete`) or fails (`fail`) a 3-D Secure challenge."""
+    def authenticate(self, intent_id: str, outcome: str) -> dict[str, Any]:
+        """The customer completes (`complete`) or fails (`fail`) the 3-D Secure challenge of a
+        PaymentIntent (`pi_...`) or a SetupIntent (`seti_...`)."""
         if outcome not in ("complete", "fail"):
             raise ValueError("a challenge is 'complete' or 'fail'")
         with self.state.lock:
-            pi = self.state.get("payment_intents", payment_intent_id, "intent")
+            if intent_id.startswith("seti_"):
+                seti = self.state.get("setup_intents", intent_id, "intent")
+                return dict(setup_intents.finish_authentication(self.state, seti, outcome,
+                                                                AUTOMATIC))
+            pi = self.state.get("payment_intents", intent_id, "intent")
             return dict(authentication.finish(self.state, pi, outcome, AUTOMATIC))
 
     def settle_promptpay(self, payment_intent_id: str, outcome: str) -> dict[str, Any]:

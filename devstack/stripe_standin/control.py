@@ -177,7 +177,7 @@ async def close(standin: Standin, request: Request, body: dict[str, Any]) -> Any
 
 async def authenticate(standin: Standin, request: Request, body: dict[str, Any]) -> Any:
     spec = Challenge.model_validate(body)
-    return standin.authenticate(request.path_params["payment_intent_id"], spec.outcome)
+    return standin.authenticate(request.path_params["intent_id"], spec.outcome)
 
 
 async def promptpay_outcome(standin: Standin, request: Request, body: dict[str, Any]) -> Any:
@@ -223,7 +223,8 @@ def routes() -> list[Route]:
         ("/events/{event_id}/resend", "POST", resend),
         ("/charges/{charge_id}/dispute", "POST", dispute),
         ("/disputes/{dispute_id}/close", "POST", close),
-        ("/payment_intents/{payment_intent_id}/authenticate", "POST", authenticate),
+        ("/payment_intents/{intent_id}/authenticate", "POST", authenticate),
+        ("/setup_intents/{intent_id}/authenticate", "POST", authenticate),
         ("/payment_intents/{payment_intent_id}/promptpay", "POST", promptpay_outcome),
         ("/refunds/start", "POST", refund_start),
         ("/refunds/{refund_id}", "POST", move_refund),

@@ -52,6 +52,9 @@ def drive(client: stripe.StripeClient, standin: Standin) -> list[dict[str, Any]]
                                   **params}
         return v1.payment_intents.create(create)  # type: ignore[arg-type]
 
+    asked = v1.setup_intents.create({"customer": customer, "confirm": True,
+                                     "payment_method": "pm_card_threeDSecure2Required"})
+    standin.authenticate(asked.id, "fail")
     spare = v1.payment_methods.attach("pm_card_mastercard", {"customer": customer}).id
     v1.payment_methods.update(spare, {"metadata": {"label": "spare"}})
     v1.payment_methods.detach(spare)
@@ -72,7 +75,7 @@ def drive(client: stripe.StripeClient, standin: Standin) -> list[dict[str, Any]]
     qr = intent(payment_method_types=["promptpay"], payment_method_data=EMAIL, confirm=True)
     expired = intent(payment_method_types=["promptpay"], payment_method_data=EMAIL,
                      confirm=True)
-    answered = [o.to_dict() for o in (session, setup, sheet, challenged, redirected, qr)]
+    answered = [o.to_dict() for o in (session, setup, asked, sheet, challenged, redirected, qr)]
 
     standin.authenticate(challenged.id, "complete")
     standin.authenticate(failed.id, "fail")

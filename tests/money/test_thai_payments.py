@@ -93,6 +93,20 @@ def test_a_card_declined_after_its_challenge_fails_the_payment(stack: MoneyStack
     assert (row["status"], row["error_code"]) == ("failed", "insufficient_funds")
 
 
+def test_saving_a_card_that_asks_for_3ds_waits_for_the_challenge(stack: MoneyStack):
+    user = stack.sign_in()
+    for outcome, saved in (("fail", False), ("complete", True)):
+        setup = stack.call("payment-methods", user, path="/setup", key=str(uuid.uuid4()))
+        intent = stack.stripe.v1.setup_intents.confirm(
+            setup.json()["setup_intent_id"], {"payment_method": "pm_card_threeDSecure2Required"})
+        assert intent.status == "requires_action"
+        stack.control.authenticate(intent.id, outcome)
+        stack.control.wait_quiet()
+        assert (stack.stripe.v1.setup_intents.retrieve(intent.id).status == "succeeded") is saved
+    cards = stack.rest("GET", "user_payment_methods?select=last4", user).json()
+    assert cards == [{"last4": "3220"}]
+
+
 def test_a_decline_is_402_payment_failed_with_the_decline_code(stack: MoneyStack):
     user = stack.sign_in()
     response = buy(stack, user, {"package": "starter",
