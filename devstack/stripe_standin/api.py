@@ -85,6 +85,7 @@ _TABLE: list[tuple[str, str, Handler]] = [
     ("POST", f"/v1/setup_intents/{_ID}/cancel", setup_intents.cancel_setup_intent),
     ("GET", "/v1/disputes", disputes.list_disputes),
     ("GET", f"/v1/disputes/{_ID}", disputes.retrieve_dispute),
+    ("POST", f"/v1/disputes/{_ID}", disputes.update_dispute),
     ("POST", f"/v1/disputes/{_ID}/close", disputes.accept_dispute),
     ("GET", "/v1/events", list_events),
     ("GET", f"/v1/events/{_ID}", retrieve_event),

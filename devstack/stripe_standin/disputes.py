@@ -52,6 +52,37 @@ def retrieve_dispute(state: StandinState, params: Obj, ctx: RequestContext, id: 
     return state.get("disputes", id, "dispute")
 
 
+def update_dispute(state: StandinState, params: Obj, ctx: RequestContext, id: str) -> Obj:
+    """`POST /v1/disputes/{id}`: evidence and metadata; `submit=true` sends the evidence to the
+    bank (`under_review`). As in Stripe's test mode, submitted `uncategorized_text`
+    `winning_evidence` or `losing_evidence` closes the dispute won or lost."""
+    forms.check_allowed(params, ("evidence", "metadata", "submit"))
+    dp = state.get("disputes", id, "dispute")
+    if dp["status"] not in _OPEN:
+        raise invalid(f"This dispute is already closed (status {dp['status']}).")
+    evidence = forms.mapping(params, "evidence") or {}
+    unknown = set(evidence) - set(dp["evidence"])
+    if unknown:
+        raise invalid(f"Received unknown parameter: evidence[{sorted(unknown)[0]}]",
+                      code="parameter_unknown")
+    previous = {"status": dp["status"]}
+    dp["evidence"].update({k: v or None for k, v in evidence.items()})
+    dp["metadata"] = forms.merge_metadata(dp["metadata"], params)
+    details = dp["evidence_details"]
+    details["has_evidence"] = details["has_evidence"] or bool(evidence)
+    if forms.boolean(params, "submit"):
+        details["submission_count"] += 1
+        details["submission_method"] = "manual"
+        dp["status"] = "warning_under_review" if dp["status"].startswith("warning") \
+            else "under_review"
+    state.emit("charge.dispute.updated", dp, ctx, previous)
+    verdict = {"winning_evidence": "won", "losing_evidence": "lost"}.get(
+        str(dp["evidence"].get("uncategorized_text")))
+    if verdict and dp["status"] == "under_review":
+        close_dispute(state, dp, verdict, ctx)
+    return dp
+
+
 def accept_dispute(state: StandinState, params: Obj, ctx: RequestContext, id: str) -> Obj:
     """`POST /v1/disputes/{id}/close`: the merchant accepts the dispute, so it is lost."""
     forms.check_allowed(params, ())

@@ -75,7 +75,10 @@ def test_a_dispute_holds_the_stars_from_readings_until_it_is_won(stack: MoneySta
     assert (reading.status_code, reading.json()["error"]["code"]) == (402, "insufficient_stars")
     assert status_of(stack, user, purchase["payment_id"]) == "disputed"
 
-    stack.control.close_dispute(dispute["id"], "won")
+    # Evidence that wins, as in Stripe's test mode: under review, then won.
+    stack.stripe.v1.disputes.update(dispute["id"], {
+        "evidence": {"uncategorized_text": "winning_evidence"}, "submit": True})
+    stack.control.wait_for_event("charge.dispute.updated", dispute["id"])
     stack.control.wait_for_event("charge.dispute.funds_reinstated", dispute["id"])
     stack.wait_for(lambda: summary(stack, user)["star_balance"] == 17)
     assert summary(stack, user)["held_stars"] == 0
