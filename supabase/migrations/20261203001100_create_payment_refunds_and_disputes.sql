@@ -37,9 +37,6 @@ create table public.payment_disputes (
   status text not null check (status in (
     'warning_needs_response', 'warning_under_review', 'warning_closed',
     'needs_response', 'under_review', 'won', 'lost', 'prevented')),
-  -- Stars moved out of the balance while the dispute is open (wallet_summary's held_stars);
-  -- 0 once it closes: won gives them back, lost keeps them as the claw-back.
-  stars_held integer not null default 0 check (stars_held >= 0),
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now()
 );

@@ -366,7 +366,6 @@ declare
   v_amount bigint;
   v_payment public.payments;
   v_existing public.payment_disputes;
-  v_moved integer;
 begin
   if jsonb_typeof(p_dispute -> 'amount') is distinct from 'number'
      or private.dispute_rank(v_status) is null then
@@ -400,16 +399,12 @@ begin
     values (v_payment.id, v_id, v_amount, v_status)
     returning * into v_existing;
   end if;
-  v_moved := private.reconcile_payment_stars(
+  perform private.reconcile_payment_stars(
     v_payment.id, 'dispute',
     case when v_status = 'lost' then 'stripe-dispute:' else 'dispute-hold:' end || v_id,
     'dispute_release', 'dispute-release:' || v_id,
     pg_catalog.jsonb_build_object('dispute', v_id, 'reason', p_dispute ->> 'reason',
                                   'dispute_status', v_status));
-  update public.payment_disputes d
-     set stars_held = case when v_status in ('needs_response', 'under_review')
-                           then d.stars_held + greatest(0, -v_moved) else 0 end
-   where d.id = v_existing.id;
   if v_status in ('needs_response', 'under_review', 'lost', 'won') then
     update public.payments p set disputed = true where p.id = v_payment.id;
   end if;

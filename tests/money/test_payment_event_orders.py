@@ -1,6 +1,7 @@
 """Property: whatever order and repetition a payment's events arrive in (success, refunds that
-succeed, fail or are canceled, a dispute won or lost), it ends with one status, the expected net
-stars, nothing held, and a healthy ledger."""
+succeed, fail or are canceled, a dispute won, lost or still open), it ends with one status, the
+expected net stars, the expected held stars (none once no dispute is open), and a healthy
+ledger."""
 
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ class Life:
     package: str
     refunds: tuple[Refund, ...]
     report_total: bool  # a charge.refunded carrying only the total refunded
-    dispute: str | None  # won or lost
+    dispute: str | None  # won, lost, or open (funds withdrawn, no verdict yet)
 
 
 @st.composite
@@ -53,7 +54,7 @@ def lives(draw: Any) -> Life:
         left -= cut
         refunds.append(Refund(cut, draw(st.sampled_from(["pending", "requires_action"])),
                               draw(st.sampled_from(["succeeded", "failed", "canceled"]))))
-    dispute = draw(st.sampled_from([None, "won", "lost"])) if left > 0 else None
+    dispute = draw(st.sampled_from([None, "won", "lost", "open"])) if left > 0 else None
     return Life(package, tuple(refunds), bool(refunds) and draw(st.booleans()), dispute)
 
 
@@ -76,23 +77,29 @@ def events_of(p: StripePayment, life: Life) -> list[dict[str, Any]]:
                                     "needs_response"))
         sent.append(p.dispute_event("charge.dispute.funds_withdrawn", dispute_id, disputed,
                                     "needs_response"))
-        sent.append(p.dispute_event("charge.dispute.closed", dispute_id, disputed, life.dispute))
+        if life.dispute != "open":
+            sent.append(p.dispute_event("charge.dispute.closed", dispute_id, disputed,
+                                        life.dispute))
         if life.dispute == "won":
             sent.append(p.dispute_event("charge.dispute.funds_reinstated", dispute_id, disputed,
                                         "won"))
     return sent
 
 
-def expected(life: Life) -> tuple[str, int]:
+def expected(life: Life) -> tuple[str, int, int]:
+    """(status, star balance, held stars) once every event has arrived."""
     amount, stars = PACKAGES[life.package]
     refunded = sum(r.amount for r in life.refunds if r.fate == "succeeded")
-    disputed = amount - sum(r.amount for r in life.refunds) if life.dispute == "lost" else 0
+    disputed = amount - sum(r.amount for r in life.refunds) \
+        if life.dispute in ("lost", "open") else 0
     net = stars - stars * min(amount, refunded + disputed) // amount
+    held = stars * min(amount, refunded + disputed) // amount - stars * refunded // amount \
+        if life.dispute == "open" else 0
     if disputed:
-        return "disputed", net
+        return "disputed", net, held
     if refunded >= amount:
-        return "refunded", net
-    return ("partially_refunded" if refunded else "succeeded"), net
+        return "refunded", net, held
+    return ("partially_refunded" if refunded else "succeeded"), net, held
 
 
 @settings(max_examples=30, deadline=5000, derandomize=True,
@@ -112,9 +119,9 @@ def test_every_order_and_repetition_of_a_payments_events_converges(db, life, dat
     for delivered in [*order, *again, *news]:
         apply_event(db, delivered)
 
-    status, net = expected(life)
-    assert (payment(db, p.payment_id)["status"], star_balance(db, user)) == (status, net)
     with acting_as(db, "authenticated", user) as conn:
         summary = conn.execute("select public.wallet_summary() as s").fetchone()
-    assert summary is not None and summary["s"]["held_stars"] == 0
+    assert summary is not None
+    assert (payment(db, p.payment_id)["status"], star_balance(db, user),
+            summary["s"]["held_stars"]) == expected(life)
     assert audit(db, [user]) == []

@@ -21,3 +21,5 @@ as $$
   from public.users u
   where u.id = (select auth.uid())
 $$;
+
+drop function private.held_stars(uuid);
