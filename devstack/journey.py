@@ -2,8 +2,12 @@
 
 Uses a running stack (`.local/stack.json`, from `make dev`) or starts one and stops it after.
 A user signs in with the local identity provider, reads and edits their profile through the REST
-gateway, buys stars, asks the tarot a question and gets the reading; a second user redeems the
-first user's invite code and buys, which earns the inviter coins.
+gateway, buys stars (a saved card, a PromptPay QR code, a card asking for 3-D Secure), sees a
+dispute hold stars and release them, asks the tarot a question and gets the reading; a second
+user redeems the first user's invite code and buys, which earns the inviter coins.
+
+The PromptPay, 3-D Secure and dispute steps play the customer's and the bank's part through the
+Stripe stand-in's controls; against Stripe's test mode they print what to do in the Dashboard.
 
 Each step is a small function added to STEPS. A step runs once the functions it calls have a
 handler in functions/; until then it is listed as waiting for them.
@@ -11,6 +15,7 @@ handler in functions/; until then it is listed as waiting for them.
 
 from __future__ import annotations
 
+import io
 import sys
 import time
 import uuid
@@ -20,9 +25,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import segno
 
 from devstack.logs import to_file
 from devstack.stack import DEFAULT_ROOT, PROJECT_ROOT, LocalStack, read_stack_file
+from devstack.stripe_standin.client import StandinControl
 
 POLL_SECONDS = 0.5
 
@@ -146,6 +153,94 @@ def buy_stars(journey: Journey) -> None:
     buy(journey, "first")
 
 
+def standin(journey: Journey) -> StandinControl | None:
+    """The Stripe stand-in's controls, or None when the stack uses Stripe's test mode."""
+    stripe = journey.info.get("stripe") or {}
+    if not stripe.get("url") or not stripe.get("api_key"):
+        return None
+    return StandinControl(stripe["url"], stripe["api_key"])
+
+
+def pay_with_promptpay(journey: Journey) -> None:
+    token = journey.state["first"]["token"]
+    before = journey.me("first")["star_balance"]
+    payment = journey.expect(journey.function(
+        "purchase", token=token, idempotency_key=str(uuid.uuid4()),
+        json={"package": "basic", "payment_method_type": "promptpay"}), 201)
+    code = payment["promptpay"]
+    journey.say(f"purchase: {payment['payment_intent_id']} is {payment['status']}; scan to pay "
+                f"{payment['amount'] / 100:.2f} THB before {code['expires_at']} (unix time)")
+    journey.say(f"hosted instructions: {code['hosted_instructions_url']}")
+    qr = io.StringIO()
+    segno.make(code["qr_data"], error="m").terminal(out=qr, compact=True)
+    for line in qr.getvalue().splitlines():
+        journey.say(line)
+    control = standin(journey)
+    if control is None:
+        journey.say("Stripe test mode: open the hosted instructions and authorize the test "
+                    "payment; the webhook credits the stars")
+        return
+    with control:
+        control.settle_promptpay(payment["payment_intent_id"], "pay")
+    journey.say("the customer paid the QR code from a banking app (stand-in control)")
+    after = journey.wait_for(
+        "the stars to arrive",
+        lambda: (b := journey.me("first")["star_balance"]) >= before + payment["stars_total"]
+        and b)
+    journey.say(f"webhook applied: star balance {before} -> {after}")
+
+
+def pay_with_3d_secure(journey: Journey) -> None:
+    token = journey.state["first"]["token"]
+    before = journey.me("first")["star_balance"]
+    payment = journey.expect(journey.function(
+        "purchase", token=token, idempotency_key=str(uuid.uuid4()),
+        json={"package": "starter", "payment_method_id": "pm_card_threeDSecure2Required"}), 201)
+    journey.say(f"purchase: {payment['payment_intent_id']} is {payment['status']}, next action "
+                f"{payment['next_action']['type']} (the app finishes it with the Stripe SDK)")
+    control = standin(journey)
+    if control is None:
+        journey.say("Stripe test mode: the app's SDK shows the challenge; no stars until then")
+        return
+    with control:
+        control.authenticate(payment["payment_intent_id"], "complete")
+    journey.say("the customer completed the 3-D Secure challenge (stand-in control)")
+    after = journey.wait_for(
+        "the stars to arrive",
+        lambda: (b := journey.me("first")["star_balance"]) >= before + payment["stars_total"]
+        and b)
+    journey.state["3ds_payment"] = payment
+    journey.say(f"webhook applied: star balance {before} -> {after}")
+
+
+def dispute_holds_and_releases(journey: Journey) -> None:
+    control = standin(journey)
+    payment = journey.state.get("3ds_payment")
+    if control is None or payment is None:
+        journey.say("Stripe test mode: pay with pm_card_createDispute to see a dispute open")
+        return
+    token = journey.state["first"]["token"]
+    with control:
+        stripe = journey.info["stripe"]
+        intent = journey.expect(journey.client.get(
+            f"{stripe['url']}/v1/payment_intents/{payment['payment_intent_id']}",
+            headers={"authorization": f"Bearer {stripe['api_key']}"}), 200)
+        charge = intent["latest_charge"]
+        dispute = control.open_dispute(charge)
+        journey.say(f"dispute {dispute['id']} opened on {charge} ({dispute['reason']})")
+        held = journey.wait_for("the stars to be held",
+                                lambda: (w := journey.rpc("wallet_summary", token))
+                                ["held_stars"] and w)
+        journey.say(f"wallet_summary: {held['star_balance']} stars to spend, "
+                    f"{held['held_stars']} held")
+        control.close_dispute(dispute["id"], "won")
+    released = journey.wait_for("the stars to be released",
+                                lambda: (w := journey.rpc("wallet_summary", token))
+                                ["held_stars"] == 0 and w)
+    journey.say(f"dispute won: {released['star_balance']} stars to spend, "
+                f"{released['held_stars']} held")
+
+
 def ask_a_question(journey: Journey) -> None:
     token = journey.state["first"]["token"]
     job = journey.expect(journey.function(
@@ -209,6 +304,9 @@ STEPS = [
     Step("Sign in with the local identity provider", sign_in_first_user),
     Step("Read and edit the profile over REST", read_and_edit_profile),
     Step("Buy a star package", buy_stars),
+    Step("Pay with a PromptPay QR code", pay_with_promptpay),
+    Step("Pay with a card that asks for 3-D Secure", pay_with_3d_secure),
+    Step("A dispute holds stars until it is won", dispute_holds_and_releases),
     Step("Ask the tarot a question", ask_a_question),
     Step("Find the reading over REST and by search", find_the_reading),
     Step("A friend redeems the invite code and buys", invite_a_friend),

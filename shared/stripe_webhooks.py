@@ -33,11 +33,24 @@ TOLERANCE_SECONDS = 300
 # The event_type dimension of a verified delivery whose body is not a Stripe event.
 MALFORMED_EVENT_TYPE = "malformed"
 APPLY_FUNCTION = "apply_stripe_event"
+# The types public.apply_stripe_event handles (its public.stripe_event_types(); a test keeps the
+# two equal). Others are acknowledged without touching the database; a listed type the SQL did
+# not handle would be refused there, never recorded as processed.
 HANDLED_TYPES = frozenset({
+    "payment_intent.requires_action",
+    "payment_intent.processing",
     "payment_intent.succeeded",
     "payment_intent.payment_failed",
     "payment_intent.canceled",
     "charge.refunded",
+    "charge.refund.updated",
+    "refund.created",
+    "refund.updated",
+    "refund.failed",
+    "charge.dispute.created",
+    "charge.dispute.updated",
+    "charge.dispute.funds_withdrawn",
+    "charge.dispute.funds_reinstated",
     "charge.dispute.closed",
     "payment_method.attached",
     "payment_method.updated",

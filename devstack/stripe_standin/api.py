@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from devstack.stripe_standin import (
+    customer_sessions,
     customers,
     disputes,
     forms,
@@ -75,6 +76,8 @@ _TABLE: list[tuple[str, str, Handler]] = [
     ("POST", "/v1/refunds", refunds.create_refund),
     ("GET", "/v1/refunds", refunds.list_refunds),
     ("GET", f"/v1/refunds/{_ID}", refunds.retrieve_refund),
+    ("POST", f"/v1/refunds/{_ID}/cancel", refunds.cancel_refund),
+    ("POST", "/v1/customer_sessions", customer_sessions.create_customer_session),
     ("POST", "/v1/setup_intents", setup_intents.create_setup_intent),
     ("GET", "/v1/setup_intents", setup_intents.list_setup_intents),
     ("GET", f"/v1/setup_intents/{_ID}", setup_intents.retrieve_setup_intent),
@@ -82,6 +85,7 @@ _TABLE: list[tuple[str, str, Handler]] = [
     ("POST", f"/v1/setup_intents/{_ID}/cancel", setup_intents.cancel_setup_intent),
     ("GET", "/v1/disputes", disputes.list_disputes),
     ("GET", f"/v1/disputes/{_ID}", disputes.retrieve_dispute),
+    ("POST", f"/v1/disputes/{_ID}", disputes.update_dispute),
     ("POST", f"/v1/disputes/{_ID}/close", disputes.accept_dispute),
     ("GET", "/v1/events", list_events),
     ("GET", f"/v1/events/{_ID}", retrieve_event),
@@ -146,7 +150,7 @@ async def handle(request: Request) -> Response:
         handler, groups = _route(method, path)
     except StripeError as exc:
         return Response(render(exc.body()), exc.status, headers, "application/json")
-    ctx = RequestContext(request_id, key)
+    ctx = RequestContext(request_id, key, str(request.base_url))
     with state.lock:
         if key:
             previous = state.idempotency.get(key)

@@ -11,7 +11,14 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.routing import Mount, Route
 
-from devstack.stripe_standin import api, control
+from devstack.stripe_standin import (
+    api,
+    authentication,
+    control,
+    promptpay,
+    refunds,
+    setup_intents,
+)
 from devstack.stripe_standin.delivery import Dispatcher, wait_quiet
 from devstack.stripe_standin.disputes import REASONS, close_dispute, open_dispute
 from devstack.stripe_standin.settings import StripeStandinSettings
@@ -59,6 +66,40 @@ class Standin:
         with self.state.lock:
             dp = self.state.get("disputes", dispute_id, "dispute")
             return dict(close_dispute(self.state, dp, status, AUTOMATIC))
+
+    def authenticate(self, intent_id: str, outcome: str) -> dict[str, Any]:
+        """The customer completes (`complete`) or fails (`fail`) the 3-D Secure challenge of a
+        PaymentIntent (`pi_...`) or a SetupIntent (`seti_...`)."""
+        if outcome not in ("complete", "fail"):
+            raise ValueError("a challenge is 'complete' or 'fail'")
+        with self.state.lock:
+            if intent_id.startswith("seti_"):
+                seti = self.state.get("setup_intents", intent_id, "intent")
+                return dict(setup_intents.finish_authentication(self.state, seti, outcome,
+                                                                AUTOMATIC))
+            pi = self.state.get("payment_intents", intent_id, "intent")
+            return dict(authentication.finish(self.state, pi, outcome, AUTOMATIC))
+
+    def settle_promptpay(self, payment_intent_id: str, outcome: str) -> dict[str, Any]:
+        """The customer pays the PromptPay QR code (`pay`), or it expires (`expire`)."""
+        if outcome not in ("pay", "expire"):
+            raise ValueError("a PromptPay code is 'pay' or 'expire'")
+        with self.state.lock:
+            pi = self.state.get("payment_intents", payment_intent_id, "intent")
+            return dict(promptpay.settle(self.state, pi, outcome, AUTOMATIC))
+
+    def move_refund(self, refund_id: str, status: str) -> dict[str, Any]:
+        """Move a refund to `status` (pending, succeeded, failed, canceled) with its events."""
+        with self.state.lock:
+            re = self.state.get("refunds", refund_id, "refund")
+            return dict(refunds.move(self.state, re, status, AUTOMATIC))
+
+    def set_refund_start(self, status: str | None) -> None:
+        """The status new refunds start in (None: Stripe's default for the payment method)."""
+        if status not in (None, *refunds.STARTS):
+            raise ValueError(f"a refund starts as one of {', '.join(refunds.STARTS)}")
+        with self.state.lock:
+            self.state.refund_start = status
 
     def wait_quiet(self, timeout: float = 10.0) -> bool:
         return wait_quiet(self.dispatcher, timeout)

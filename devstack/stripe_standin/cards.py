@@ -22,6 +22,10 @@ class TestCard:
     decline_on_attach: bool = False
     # 0259: the charge succeeds, then the cardholder disputes it.
     dispute: bool = False
+    # 3-D Secure: "required" asks on every payment (off-session too, where it is a decline);
+    # "on_session" asks when the customer is present, not for off-session payments of a saved
+    # card; "frictionless" authenticates without a challenge; None: the card never asks.
+    authentication: str | None = None
 
 
 _GENERIC = TestCard("visa", "0002", decline_code="generic_decline", decline_on_attach=True)
@@ -44,10 +48,21 @@ TEST_CARDS: dict[str, TestCard] = {
     "pm_card_visa_chargeDeclinedExpiredCard": _EXPIRED,
     "pm_card_chargeCustomerFail": TestCard("visa", "0341", decline_code="generic_decline"),
     "pm_card_createDispute": TestCard("visa", "0259", dispute=True),
+    # Stripe's documented 3-D Secure test cards.
+    "pm_card_threeDSecure2Required": TestCard("visa", "3220", authentication="required"),
+    "pm_card_threeDSecureRequired": TestCard("visa", "3063", authentication="required"),
+    "pm_card_threeDSecureOptional": TestCard("visa", "3055", authentication="frictionless"),
+    "pm_card_authenticationRequired": TestCard("visa", "3184", authentication="required"),
+    "pm_card_authenticationRequiredOnSetup": TestCard("visa", "3155",
+                                                      authentication="on_session"),
+    "pm_card_authenticationRequiredChargeDeclinedInsufficientFunds": TestCard(
+        "visa", "3178", decline_code="insufficient_funds", authentication="required"),
 }
 
 DECLINE_MESSAGES: dict[str, str] = {
     "generic_decline": "Your card was declined.",
     "insufficient_funds": "Your card has insufficient funds.",
     "expired_card": "Your card has expired.",
+    "authentication_required": "Your card was declined. This transaction requires "
+                               "authentication.",
 }

@@ -83,3 +83,21 @@ class StandinControl:
 
     def close_dispute(self, dispute_id: str, status: str) -> dict[str, Any]:
         return dict(self._call("POST", f"/disputes/{dispute_id}/close", {"status": status}))
+
+    def authenticate(self, intent_id: str, outcome: str = "complete") -> dict[str, Any]:
+        """Finish the 3-D Secure challenge of a PaymentIntent or a SetupIntent as the customer:
+        `complete` or `fail`."""
+        kind = "setup_intents" if intent_id.startswith("seti_") else "payment_intents"
+        return dict(self._call("POST", f"/{kind}/{intent_id}/authenticate",
+                               {"outcome": outcome}))
+
+    def settle_promptpay(self, payment_intent_id: str, outcome: str = "pay") -> dict[str, Any]:
+        """Pay a PromptPay QR code from a banking app (`pay`), or let it expire (`expire`)."""
+        return dict(self._call("POST", f"/payment_intents/{payment_intent_id}/promptpay",
+                               {"outcome": outcome}))
+
+    def move_refund(self, refund_id: str, status: str) -> dict[str, Any]:
+        return dict(self._call("POST", f"/refunds/{refund_id}", {"status": status}))
+
+    def set_refund_start(self, status: str | None) -> None:
+        self._call("POST", "/refunds/start", {"status": status})

@@ -1,6 +1,8 @@
 """Private controls under `/_standin` (same API key as `/v1`): webhook endpoint and secret
 rotation, delivery mode (duplicates, delay, hold), release of held events in a chosen order,
-resends, the delivery log, and dispute outcomes."""
+resends, the delivery log, dispute outcomes, the customer's side of a 3-D Secure challenge or a
+PromptPay QR code, and where refunds start and go. The PromptPay pages (`pages.py`) are public,
+as Stripe's hosted ones are."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from devstack.stripe_standin import pages
 from devstack.stripe_standin.api import check_key
 from devstack.stripe_standin.delivery import DeliveryMode
 from devstack.stripe_standin.errors import StripeError
@@ -60,6 +63,22 @@ class DisputeOpen(_Body):
 
 class DisputeClose(_Body):
     status: Literal["lost", "won"]
+
+
+class Challenge(_Body):
+    outcome: Literal["complete", "fail"]
+
+
+class PromptPayOutcome(_Body):
+    outcome: Literal["pay", "expire"]
+
+
+class RefundMove(_Body):
+    status: Literal["pending", "succeeded", "failed", "canceled"]
+
+
+class RefundStart(_Body):
+    status: Literal["requires_action", "pending", "succeeded"] | None = None
 
 
 class Wait(_Body):
@@ -156,6 +175,27 @@ async def close(standin: Standin, request: Request, body: dict[str, Any]) -> Any
     return standin.close_dispute(request.path_params["dispute_id"], spec.status)
 
 
+async def authenticate(standin: Standin, request: Request, body: dict[str, Any]) -> Any:
+    spec = Challenge.model_validate(body)
+    return standin.authenticate(request.path_params["intent_id"], spec.outcome)
+
+
+async def promptpay_outcome(standin: Standin, request: Request, body: dict[str, Any]) -> Any:
+    spec = PromptPayOutcome.model_validate(body)
+    return standin.settle_promptpay(request.path_params["payment_intent_id"], spec.outcome)
+
+
+async def move_refund(standin: Standin, request: Request, body: dict[str, Any]) -> Any:
+    spec = RefundMove.model_validate(body)
+    return standin.move_refund(request.path_params["refund_id"], spec.status)
+
+
+async def refund_start(standin: Standin, request: Request, body: dict[str, Any]) -> Any:
+    spec = RefundStart.model_validate(body)
+    standin.set_refund_start(spec.status)
+    return spec.model_dump()
+
+
 async def status(standin: Standin, request: Request, body: dict[str, Any]) -> Any:
     return standin.dispatcher.status()
 
@@ -183,6 +223,11 @@ def routes() -> list[Route]:
         ("/events/{event_id}/resend", "POST", resend),
         ("/charges/{charge_id}/dispute", "POST", dispute),
         ("/disputes/{dispute_id}/close", "POST", close),
+        ("/payment_intents/{intent_id}/authenticate", "POST", authenticate),
+        ("/setup_intents/{intent_id}/authenticate", "POST", authenticate),
+        ("/payment_intents/{payment_intent_id}/promptpay", "POST", promptpay_outcome),
+        ("/refunds/start", "POST", refund_start),
+        ("/refunds/{refund_id}", "POST", move_refund),
     ]
     return [Route(path, _endpoint(fn), methods=[method], name=f"{method} {path}")
-            for path, method, fn in table]
+            for path, method, fn in table] + pages.routes()

@@ -8,11 +8,14 @@ from typing import Any
 
 from devstack.stripe_standin import forms, objects
 from devstack.stripe_standin.errors import invalid
-from devstack.stripe_standin.state import AUTOMATIC, RequestContext, StandinState, new_id, now
+from devstack.stripe_standin.state import AUTOMATIC, RequestContext, StandinState
 
 Obj = dict[str, Any]
 REASONS = ("fraudulent", "duplicate", "product_not_received", "product_unacceptable",
            "subscription_canceled", "credit_not_processed", "general", "unrecognized")
+# The fee the stand-in charges for a dispute, in the charge's smallest unit (a plausible
+# amount, not Stripe's price list).
+DISPUTE_FEE = 1500
 _OPEN = ("warning_needs_response", "warning_under_review", "needs_response", "under_review")
 
 
@@ -28,7 +31,7 @@ def open_dispute(state: StandinState, ch: Obj, amount: int, reason: str) -> Obj:
     state.disputes[dp["id"]] = dp
     ch["disputed"] = True
     state.emit("charge.dispute.created", dp, AUTOMATIC)
-    dp["balance_transactions"] = [_balance_transaction(dp, -amount, "Chargeback withdrawal")]
+    dp["balance_transactions"] = [objects.dispute_balance_transaction(dp, -amount, DISPUTE_FEE)]
     state.emit("charge.dispute.funds_withdrawn", dp, AUTOMATIC)
     return dp
 
@@ -40,20 +43,44 @@ def close_dispute(state: StandinState, dp: Obj, status: str, ctx: RequestContext
     state.emit("charge.dispute.closed", dp, ctx)
     if status == "won":
         dp["balance_transactions"].append(
-            _balance_transaction(dp, dp["amount"], "Chargeback reversal"))
+            objects.dispute_balance_transaction(dp, dp["amount"], 0))
         state.emit("charge.dispute.funds_reinstated", dp, ctx)
     return dp
 
 
-def _balance_transaction(dp: Obj, amount: int, description: str) -> Obj:
-    return {"id": new_id("txn"), "object": "balance_transaction", "amount": amount,
-            "currency": dp["currency"], "description": description, "fee": 1500 if amount < 0
-            else 0, "net": amount - 1500 if amount < 0 else amount, "type": "adjustment",
-            "created": now()}
-
-
 def retrieve_dispute(state: StandinState, params: Obj, ctx: RequestContext, id: str) -> Obj:
     return state.get("disputes", id, "dispute")
+
+
+def update_dispute(state: StandinState, params: Obj, ctx: RequestContext, id: str) -> Obj:
+    """`POST /v1/disputes/{id}`: evidence and metadata; `submit=true` sends the evidence to the
+    bank (`under_review`). As in Stripe's test mode, submitted `uncategorized_text`
+    `winning_evidence` or `losing_evidence` closes the dispute won or lost."""
+    forms.check_allowed(params, ("evidence", "metadata", "submit"))
+    dp = state.get("disputes", id, "dispute")
+    if dp["status"] not in _OPEN:
+        raise invalid(f"This dispute is already closed (status {dp['status']}).")
+    evidence = forms.mapping(params, "evidence") or {}
+    unknown = set(evidence) - set(dp["evidence"])
+    if unknown:
+        raise invalid(f"Received unknown parameter: evidence[{sorted(unknown)[0]}]",
+                      code="parameter_unknown")
+    previous = {"status": dp["status"]}
+    dp["evidence"].update({k: v or None for k, v in evidence.items()})
+    dp["metadata"] = forms.merge_metadata(dp["metadata"], params)
+    details = dp["evidence_details"]
+    details["has_evidence"] = details["has_evidence"] or bool(evidence)
+    if forms.boolean(params, "submit"):
+        details["submission_count"] += 1
+        details["submission_method"] = "manual"
+        dp["status"] = "warning_under_review" if dp["status"].startswith("warning") \
+            else "under_review"
+    state.emit("charge.dispute.updated", dp, ctx, previous)
+    verdict = {"winning_evidence": "won", "losing_evidence": "lost"}.get(
+        str(dp["evidence"].get("uncategorized_text")))
+    if verdict and dp["status"] == "under_review":
+        close_dispute(state, dp, verdict, ctx)
+    return dp
 
 
 def accept_dispute(state: StandinState, params: Obj, ctx: RequestContext, id: str) -> Obj:

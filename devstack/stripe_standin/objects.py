@@ -85,9 +85,26 @@ def payment_intent(amount: int, currency: str, metadata: dict[str, str],
     return obj
 
 
-def charge(pi: dict[str, Any], pm: dict[str, Any]) -> dict[str, Any]:
-    ch_id = new_id("ch")
+def payment_method_details(pm: dict[str, Any], amount: int,
+                           three_d_secure: dict[str, Any] | None) -> dict[str, Any]:
+    if pm["type"] == "promptpay":
+        return {"promptpay": {"reference": secrets.token_hex(10)}, "type": "promptpay"}
     card = pm["card"]
+    return {"card": {
+        "amount_authorized": amount, "brand": card["brand"], "checks": card["checks"],
+        "country": card["country"], "exp_month": card["exp_month"],
+        "exp_year": card["exp_year"], "extended_authorization": {"status": "disabled"},
+        "fingerprint": card["fingerprint"], "funding": card["funding"],
+        "incremental_authorization": {"status": "unavailable"}, "installments": None,
+        "last4": card["last4"], "mandate": None, "multicapture": {"status": "unavailable"},
+        "network": card["brand"], "network_token": {"used": False},
+        "overcapture": {"maximum_amount_capturable": amount, "status": "unavailable"},
+        "three_d_secure": three_d_secure, "wallet": None}, "type": "card"}
+
+
+def charge(pi: dict[str, Any], pm: dict[str, Any],
+           three_d_secure: dict[str, Any] | None = None) -> dict[str, Any]:
+    ch_id = new_id("ch")
     return {
         "id": ch_id, "object": "charge", "amount": pi["amount"], "amount_captured": 0,
         "amount_refunded": 0, "application": None, "application_fee": None,
@@ -99,12 +116,7 @@ def charge(pi: dict[str, Any], pm: dict[str, Any]) -> dict[str, Any]:
         "fraud_details": {}, "livemode": False, "metadata": dict(pi["metadata"]),
         "on_behalf_of": None, "outcome": None, "paid": False, "payment_intent": pi["id"],
         "payment_method": pm["id"],
-        "payment_method_details": {"card": {
-            "amount_authorized": pi["amount"], "brand": card["brand"], "checks": card["checks"],
-            "country": card["country"], "exp_month": card["exp_month"],
-            "exp_year": card["exp_year"], "fingerprint": card["fingerprint"],
-            "funding": card["funding"], "last4": card["last4"], "network": card["brand"],
-            "three_d_secure": None, "wallet": None}, "type": "card"},
+        "payment_method_details": payment_method_details(pm, pi["amount"], three_d_secure),
         "receipt_email": pi["receipt_email"], "receipt_url": None, "refunded": False,
         "refunds": list_object(f"/v1/charges/{ch_id}/refunds", []),
         "review": None, "shipping": None, "source": None, "status": "pending",
@@ -156,21 +168,62 @@ def setup_intent(metadata: dict[str, str], fields: dict[str, Any]) -> dict[str, 
     return obj
 
 
+# Every evidence field Stripe sends (null until the merchant submits evidence).
+_EVIDENCE_FIELDS = (
+    "access_activity_log", "billing_address", "cancellation_policy",
+    "cancellation_policy_disclosure", "cancellation_rebuttal", "customer_communication",
+    "customer_email_address", "customer_name", "customer_purchase_ip", "customer_signature",
+    "duplicate_charge_documentation", "duplicate_charge_explanation", "duplicate_charge_id",
+    "product_description", "receipt", "refund_policy", "refund_policy_disclosure",
+    "refund_refusal_explanation", "service_date", "service_documentation", "shipping_address",
+    "shipping_carrier", "shipping_date", "shipping_documentation", "shipping_tracking_number",
+    "uncategorized_file", "uncategorized_text")
+# Visa's reason code for each Stripe dispute reason the stand-in opens.
+_NETWORK_REASON_CODES = {"fraudulent": "10.4", "duplicate": "12.6.1",
+                         "product_not_received": "13.1", "product_unacceptable": "13.3",
+                         "subscription_canceled": "13.7", "credit_not_processed": "13.6",
+                         "general": "13.7", "unrecognized": "10.4"}
+
+
 def dispute(ch: dict[str, Any], amount: int, reason: str) -> dict[str, Any]:
     created = now()
-    card = ch["payment_method_details"]["card"]
+    details = ch["payment_method_details"]
+    card = details.get("card") or {"brand": "unknown"}
+    reason_code = _NETWORK_REASON_CODES.get(reason, "13.7")
     return {
         "id": new_id("dp"), "object": "dispute", "amount": amount, "balance_transactions": [],
         "charge": ch["id"], "created": created, "currency": ch["currency"],
-        "evidence": {"customer_email_address": None, "product_description": None,
-                     "uncategorized_text": None},
-        "evidence_details": {"due_by": created + 7 * 86400, "has_evidence": False,
-                             "past_due": False, "submission_count": 0},
-        "is_charge_refundable": False, "livemode": False, "metadata": {},
+        "enhanced_eligibility_types": [],
+        "evidence": {**dict.fromkeys(_EVIDENCE_FIELDS), "enhanced_evidence": {}},
+        "evidence_details": {"due_by": created + 7 * 86400, "enhanced_eligibility": {},
+                             "has_evidence": False, "past_due": False, "submission_count": 0,
+                             "submission_method": "not_submitted"},
+        "intended_submission_method": None, "is_charge_refundable": False, "livemode": False,
+        "metadata": {}, "network_reason_code": reason_code,
         "payment_intent": ch["payment_intent"],
-        "payment_method_details": {"card": {"brand": card["brand"],
-                                            "network_reason_code": "10.4"}, "type": "card"},
+        "payment_method_details": {"card": {"brand": card["brand"], "case_type": "chargeback",
+                                            "network": card["brand"],
+                                            "network_reason_code": reason_code},
+                                   "type": "card"},
         "reason": reason, "status": "needs_response",
+    }
+
+
+def dispute_balance_transaction(dp: dict[str, Any], amount: int, fee: int) -> dict[str, Any]:
+    """The balance transaction of a dispute's withdrawal (negative) or reinstatement."""
+    created = now()
+    withdrawal = amount < 0
+    return {
+        "id": new_id("txn"), "object": "balance_transaction", "amount": amount,
+        "available_on": created + 2 * 86400, "created": created, "currency": dp["currency"],
+        "description": "Chargeback withdrawal for " + dp["charge"] if withdrawal
+        else "Chargeback reversal for " + dp["charge"],
+        "exchange_rate": None, "fee": fee,
+        "fee_details": [{"amount": fee, "application": None, "currency": dp["currency"],
+                         "description": "Dispute fee", "type": "stripe_fee"}] if fee else [],
+        "net": amount - fee, "reporting_category": "dispute" if withdrawal
+        else "dispute_reversal", "source": dp["id"], "status": "pending",
+        "type": "adjustment",
     }
 
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
-from devstack.stripe_standin import disputes, forms, objects
-from devstack.stripe_standin.customers import attach, decline_error, resolve_payment_method
+from devstack.stripe_standin import authentication, charging, forms, objects, promptpay
+from devstack.stripe_standin.customers import resolve_payment_method
 from devstack.stripe_standin.errors import invalid, unexpected_state
-from devstack.stripe_standin.state import RequestContext, StandinState, new_id, now
+from devstack.stripe_standin.state import RequestContext, StandinState, now
 
 Obj = dict[str, Any]
 # Stripe's minimum charge per currency, in the smallest unit (฿10.00, $0.50).
@@ -18,7 +17,9 @@ _CANCELABLE = ("requires_payment_method", "requires_capture", "requires_confirma
                "requires_action", "processing")
 _CONFIRM_PARAMS = ("payment_method", "off_session", "return_url", "setup_future_usage",
                    "receipt_email", "payment_method_options", "error_on_requires_action",
-                   "use_stripe_sdk", "mandate_data", "payment_method_types")
+                   "use_stripe_sdk", "mandate_data", "payment_method_types",
+                   "payment_method_data")
+_TYPES = ("card", "promptpay")
 _CREATE_PARAMS = (*_CONFIRM_PARAMS, "amount", "currency", "customer", "metadata", "confirm",
                   "automatic_payment_methods", "description", "statement_descriptor",
                   "statement_descriptor_suffix", "capture_method", "confirmation_method")
@@ -50,14 +51,31 @@ def _payment_method_types(params: Obj) -> tuple[list[str], Obj | None]:
     if automatic is not None and types is not None:
         raise invalid("You may only specify one of these parameters: automatic_payment_methods, "
                       "payment_method_types.", param="automatic_payment_methods")
-    if types is not None and any(t != "card" for t in types):
-        raise invalid("The stand-in supports only the 'card' payment method type.",
+    if types is not None and (not types or any(t not in _TYPES for t in types)):
+        raise invalid("The stand-in supports the 'card' and 'promptpay' payment method types.",
                       param="payment_method_types", code="payment_method_invalid_parameter")
     if automatic is not None:
         enabled = forms.boolean(automatic, "enabled")
         return ["card"], {"allow_redirects": automatic.get("allow_redirects", "always"),
                           "enabled": enabled}
-    return ["card"], None
+    return types or ["card"], None
+
+
+def _payment_method(state: StandinState, params: Obj) -> Obj | None:
+    """`payment_method` (an id or a test token), or one made from `payment_method_data`."""
+    data = forms.mapping(params, "payment_method_data")
+    pm_id = forms.text(params, "payment_method")
+    if data is not None and pm_id:
+        raise invalid("You may only specify one of these parameters: payment_method, "
+                      "payment_method_data.", param="payment_method_data")
+    if data is not None:
+        return promptpay.payment_method_from_data(state, data)
+    return resolve_payment_method(state, pm_id) if pm_id else None
+
+
+def _options(params: Obj) -> Obj:
+    return {"off_session": forms.text(params, "off_session") not in (None, "false"),
+            "return_url": forms.text(params, "return_url")}
 
 
 def create_payment_intent(state: StandinState, params: Obj, ctx: RequestContext) -> Obj:
@@ -77,8 +95,7 @@ def create_payment_intent(state: StandinState, params: Obj, ctx: RequestContext)
     if "off_session" in params and not confirm:
         raise invalid("You can only use `off_session` when `confirm` is true.",
                       param="off_session")
-    pm_id = forms.text(params, "payment_method")
-    pm = resolve_payment_method(state, pm_id) if pm_id else None
+    pm = _payment_method(state, params)
     pi = objects.payment_intent(amount, currency, forms.merge_metadata({}, params), {
         "automatic_payment_methods": automatic, "capture_method": capture,
         "customer": customer_id, "description": forms.text(params, "description"),
@@ -89,10 +106,12 @@ def create_payment_intent(state: StandinState, params: Obj, ctx: RequestContext)
         "statement_descriptor_suffix": forms.text(params, "statement_descriptor_suffix"),
         "status": "requires_confirmation" if pm else "requires_payment_method",
     })
+    options = pi["payment_method_options"]
+    pi["payment_method_options"] = {t: options.get(t, {}) for t in types}
     state.payment_intents[pi["id"]] = pi
     state.emit("payment_intent.created", pi, ctx)
     if confirm:
-        _confirm(state, pi, ctx)
+        _confirm(state, pi, ctx, **_options(params))
     return pi
 
 
@@ -136,18 +155,18 @@ def confirm_payment_intent(state: StandinState, params: Obj, ctx: RequestContext
         raise unexpected_state(
             f"You cannot confirm this PaymentIntent because it has a status of {pi['status']}.",
             "payment_intent_unexpected_state")
-    pm_id = forms.text(params, "payment_method")
-    if pm_id:
-        pi["payment_method"] = resolve_payment_method(state, pm_id)["id"]
+    pm = _payment_method(state, params)
+    if pm is not None:
+        pi["payment_method"] = pm["id"]
     if "setup_future_usage" in params:
         pi["setup_future_usage"] = forms.choice(params, "setup_future_usage",
                                                 ("off_session", "on_session"))
-    forms.boolean(params, "off_session")
-    _confirm(state, pi, ctx)
+    _confirm(state, pi, ctx, **_options(params))
     return pi
 
 
-def _confirm(state: StandinState, pi: Obj, ctx: RequestContext) -> None:
+def _confirm(state: StandinState, pi: Obj, ctx: RequestContext, *, off_session: bool,
+             return_url: str | None) -> None:
     if pi["payment_method"] is None:
         raise unexpected_state("You cannot confirm this PaymentIntent because it's missing a "
                                "payment method. To confirm the PaymentIntent with "
@@ -160,37 +179,21 @@ def _confirm(state: StandinState, pi: Obj, ctx: RequestContext) -> None:
                       "without Customer attachment, shared with a connected account without "
                       "Customer attachment, or was detached from a Customer. It may not be used "
                       "again.", param="payment_method", code="payment_method_unexpected_state")
+    if pm["type"] not in pi["payment_method_types"]:
+        raise invalid(f"The PaymentMethod provided ({pm['type']}) is not allowed for this "
+                      "PaymentIntent. Please attach a PaymentMethod of one of the following "
+                      f"types: {', '.join(pi['payment_method_types'])}.",
+                      param="payment_method", code="payment_intent_incompatible_payment_method")
+    if pm["type"] == "promptpay":
+        promptpay.display_qr_code(state, pi, pm, ctx.base_url, ctx)
+        return
     card = state.cards.get(pm["id"])
-    ch = objects.charge(pi, pm)
-    state.charges[ch["id"]] = ch
-    pi["latest_charge"] = ch["id"]
-    if card is not None and card.decline_code:
-        _decline(state, pi, pm, ch, ctx)
-    ch.update({"status": "succeeded", "paid": True, "captured": True,
-               "amount_captured": ch["amount"], "balance_transaction": new_id("txn"),
-               "outcome": objects.outcome(False),
-               "receipt_url": f"https://pay.stripe.com/receipts/{ch['id']}"})
-    pi.update({"status": "succeeded", "amount_received": pi["amount"],
-               "last_payment_error": None})
-    if pi["setup_future_usage"] and pi["customer"] and pm["customer"] is None:
-        attach(state, pm, pi["customer"], ctx)
-    state.emit("charge.succeeded", ch, ctx)
-    state.emit("payment_intent.succeeded", pi, ctx)
-    if card is not None and card.dispute:
-        disputes.open_dispute(state, ch, ch["amount"], "fraudulent")
-
-
-def _decline(state: StandinState, pi: Obj, pm: Obj, ch: Obj, ctx: RequestContext) -> None:
-    error = decline_error(state, pm, {"charge": ch["id"]})
-    ch.update({"status": "failed", "failure_code": error.code,
-               "failure_message": error.message,
-               "outcome": objects.outcome(True, error.decline_code)})
-    pi.update({"status": "requires_payment_method", "payment_method": None,
-               "last_payment_error": error.body()["error"]})
-    state.emit("charge.failed", ch, ctx)
-    state.emit("payment_intent.payment_failed", pi, ctx)
-    error.extra["payment_intent"] = copy.deepcopy(pi)
-    raise error
+    if authentication.challenge_needed(card, off_session):
+        if off_session:
+            charging.authentication_required(state, pi, pm, ctx)
+        authentication.require_action(state, pi, return_url, ctx)
+        return
+    charging.charge(state, pi, pm, ctx, authentication.frictionless(card))
 
 
 def cancel_payment_intent(state: StandinState, params: Obj, ctx: RequestContext,

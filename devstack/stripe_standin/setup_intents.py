@@ -7,7 +7,7 @@ from typing import Any
 
 from devstack.stripe_standin import forms, objects
 from devstack.stripe_standin.customers import attach, decline_error, resolve_payment_method
-from devstack.stripe_standin.errors import invalid, unexpected_state
+from devstack.stripe_standin.errors import StripeError, invalid, unexpected_state
 from devstack.stripe_standin.state import RequestContext, StandinState, new_id
 
 Obj = dict[str, Any]
@@ -81,10 +81,42 @@ def _confirm(state: StandinState, seti: Obj, ctx: RequestContext) -> None:
         state.emit("setup_intent.setup_failed", seti, ctx)
         error.extra["setup_intent"] = copy.deepcopy(seti)
         raise error
+    if card is not None and card.authentication in ("required", "on_session"):
+        # Saving a card that asks for 3-D Secure needs the customer's challenge first.
+        seti.update({"status": "requires_action", "next_action": {
+            "type": "use_stripe_sdk", "use_stripe_sdk": {
+                "type": "three_d_secure_redirect", "source": new_id("src")}}})
+        state.emit("setup_intent.requires_action", seti, ctx)
+        return
+    succeed(state, seti, pm, ctx)
+
+
+def succeed(state: StandinState, seti: Obj, pm: Obj, ctx: RequestContext) -> None:
     if seti["customer"] is not None:
         attach(state, pm, seti["customer"], ctx)
-    seti.update({"status": "succeeded", "last_setup_error": None})
+    seti.update({"status": "succeeded", "last_setup_error": None, "next_action": None})
     state.emit("setup_intent.succeeded", seti, ctx)
+
+
+def finish_authentication(state: StandinState, seti: Obj, outcome: str,
+                          ctx: RequestContext) -> Obj:
+    """The customer completes (`complete`) or fails (`fail`) the challenge of a SetupIntent."""
+    if seti["status"] != "requires_action":
+        raise unexpected_state(f"SetupIntent {seti['id']} is not waiting for 3-D Secure "
+                               f"authentication (status {seti['status']}).",
+                               "setup_intent_unexpected_state")
+    pm = state.get("payment_methods", seti["payment_method"], "payment_method")
+    if outcome == "complete":
+        succeed(state, seti, pm, ctx)
+        return seti
+    error = StripeError(400, "invalid_request_error",
+                        "The latest attempt to set up the payment method has failed because "
+                        "authentication failed.", code="setup_intent_authentication_failure",
+                        extra={"payment_method": copy.deepcopy(pm)})
+    seti.update({"status": "requires_payment_method", "payment_method": None,
+                 "next_action": None, "last_setup_error": error.body()["error"]})
+    state.emit("setup_intent.setup_failed", seti, ctx)
+    return seti
 
 
 def cancel_setup_intent(state: StandinState, params: Obj, ctx: RequestContext,

@@ -32,6 +32,8 @@ class RequestContext:
 
     request_id: str | None = None
     idempotency_key: str | None = None
+    # Where the stand-in was reached (for the pages it serves itself, such as PromptPay's).
+    base_url: str | None = None
 
 
 AUTOMATIC = RequestContext()
@@ -85,6 +87,9 @@ class StandinState:
         self.collections: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in _NOUNS}
         self.cards: dict[str, TestCard] = {}
         self.idempotency: dict[str, IdempotentResult] = {}
+        # The status new refunds start in; None: succeeded for cards, requires_action for
+        # PromptPay (the customer must give bank details), as in Stripe.
+        self.refund_start: str | None = None
 
     @property
     def customers(self) -> dict[str, dict[str, Any]]:

@@ -75,6 +75,27 @@ class StripePayment:
             "reason": "fraudulent", "status": status})
 
 
+    def refund_event(self, type_: str, refund_id: str, amount: int,
+                     status: str) -> dict[str, Any]:
+        """refund.created / .updated / .failed or charge.refund.updated for one refund."""
+        return event(type_, {
+            "id": refund_id, "object": "refund", "amount": amount, "charge": self.charge_id,
+            "currency": "thb", "payment_intent": self.intent_id, "status": status,
+            "metadata": {}})
+
+    def dispute_event(self, type_: str, dispute_id: str, amount: int,
+                      status: str) -> dict[str, Any]:
+        """A charge.dispute.* event for one dispute."""
+        return event(type_, {
+            "id": dispute_id, "object": "dispute", "amount": amount, "charge": self.charge_id,
+            "currency": "thb", "payment_intent": self.intent_id, "reason": "fraudulent",
+            "status": status})
+
+    def pending(self, status: str) -> dict[str, Any]:
+        """payment_intent.requires_action or .processing."""
+        return event(f"payment_intent.{status}", self.intent(status))
+
+
 def card(customer: str | None, pm_id: str | None = None, last4: str = "4242",
          exp_year: int = 2031) -> dict[str, Any]:
     return {"id": pm_id or new_id("pm"), "object": "payment_method", "type": "card",

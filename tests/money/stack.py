@@ -55,12 +55,16 @@ class MoneyStack:
     standin: Standin
     stripe_url: str = ""
 
-    def sign_in(self, name: str = "Mimi") -> User:
-        """A user through the session function, with a custom-provider token."""
+    def sign_in(self, name: str = "Mimi", *, email: bool = False) -> User:
+        """A user through the session function, with a custom-provider token (and a verified
+        email, which PromptPay needs)."""
         now = int(time.time())
-        token = jwt.encode({"iss": CUSTOM_ISSUER, "aud": "mimivibe", "sub": uuid.uuid4().hex,
-                            "iat": now, "exp": now + 600, "name": name},
-                           CUSTOM_SECRET, algorithm="HS256")
+        sub = uuid.uuid4().hex
+        claims: dict[str, Any] = {"iss": CUSTOM_ISSUER, "aud": "mimivibe", "sub": sub,
+                                  "iat": now, "exp": now + 600, "name": name}
+        if email:
+            claims.update(email=f"{sub}@example.com", email_verified=True)
+        token = jwt.encode(claims, CUSTOM_SECRET, algorithm="HS256")
         response = self.http.post(f"{self.functions_url}/session",
                                   headers={"Authorization": f"Bearer {token}"})
         assert response.status_code == 200, response.text

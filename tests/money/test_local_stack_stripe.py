@@ -11,7 +11,15 @@ from typing import Any
 import httpx
 import pytest
 
-from devstack.journey import Journey, buy_stars, sign_in_first_user
+from devstack.journey import (
+    Journey,
+    buy_stars,
+    dispute_holds_and_releases,
+    pay_with_3d_secure,
+    pay_with_promptpay,
+    sign_in,
+    sign_in_first_user,
+)
 from devstack.stack import LocalStack, read_stack_file
 from devstack.stripe_standin import signature_header
 from tests.money.events import card, event
@@ -61,3 +69,18 @@ def test_the_journey_buys_a_package_and_the_stars_arrive(local):
     buy_stars(journey)
     assert journey.me("first")["star_balance"] == 5
     assert journey.rpc("wallet_summary", journey.state["first"]["token"])["star_balance"] == 5
+
+
+def test_the_journey_pays_with_promptpay_and_3d_secure_and_a_dispute_holds_stars(local, capsys):
+    stack, client = local
+    journey = Journey(stack.info, client)
+    sign_in(journey, "first", "PromptPay")
+    pay_with_promptpay(journey)
+    pay_with_3d_secure(journey)
+    dispute_holds_and_releases(journey)
+
+    printed = capsys.readouterr().out
+    assert "/_standin/promptpay/" in printed  # the hosted instructions URL
+    assert "held" in printed and "dispute won" in printed
+    summary = journey.rpc("wallet_summary", journey.state["first"]["token"])
+    assert (summary["star_balance"], summary["held_stars"]) == (17 + 5, 0)

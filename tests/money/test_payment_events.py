@@ -158,7 +158,7 @@ def test_a_lost_dispute_claws_back_and_a_won_one_does_not(db):
     lost, won = new_payment(db, user), new_payment(db, user)
     for p in (lost, won):
         apply_event(db, p.succeeded())
-    assert apply_event(db, won.dispute_closed(BASIC_AMOUNT, "won"))["result"] == "dispute_not_lost"
+    assert apply_event(db, won.dispute_closed(BASIC_AMOUNT, "won"))["result"] == "dispute_won"
     closed = lost.dispute_closed(BASIC_AMOUNT)
     assert apply_event(db, closed)["result"] == "dispute_lost"
     assert apply_event(db, closed)["duplicate"] is True
@@ -193,11 +193,21 @@ def test_events_about_unknown_payments_are_recorded_and_change_nothing(db):
         assert apply_event(db, event)["duplicate"] is True
 
 
-def test_unhandled_event_types_are_recorded_as_ignored(db):
+def test_an_unhandled_event_type_is_refused_and_never_recorded_as_processed(db):
     p = StripePayment(uuid.uuid4(), 4900)
     event = p.succeeded() | {"type": "customer.created"}
-    assert apply_event(db, event) == {"duplicate": False, "result": "ignored",
-                                      "stars_credited": 0, "stars_clawed_back": 0}
+    with pytest.raises(psycopg.Error) as refused:
+        apply_event(db, event)
+    assert refused.value.sqlstate == "MV007"
+    assert db.execute("select count(*) as n from public.stripe_events where id = %s",
+                      (event["id"],)).fetchone()["n"] == 0
+
+
+def test_the_webhook_forwards_exactly_the_types_the_sql_handles(db):
+    from shared.stripe_webhooks import HANDLED_TYPES
+
+    row = db.execute("select public.stripe_event_types() as types").fetchone()
+    assert set(row["types"]) == HANDLED_TYPES
 
 
 def test_only_the_service_role_may_apply_events(db):

@@ -11,7 +11,9 @@ import psycopg
 from tests.money.stack import RATE_LIMIT, MoneyStack, User
 
 PURCHASE_FIELDS = {"payment_id", "payment_intent_id", "client_secret", "status", "amount",
-                   "currency", "stars_purchased", "stars_bonus", "stars_total"}
+                   "currency", "stars_purchased", "stars_bonus", "stars_total",
+                   "payment_method_type", "customer_id", "customer_session_client_secret",
+                   "next_action", "promptpay"}
 
 
 def payment_rows(stack: MoneyStack, user: User) -> list[dict]:
@@ -26,6 +28,9 @@ def save_card(stack: MoneyStack, user: User, test_card: str) -> dict:
     assert setup.status_code == 201, setup.text
     intent = stack.stripe.v1.setup_intents.confirm(setup.json()["setup_intent_id"],
                                                    {"payment_method": test_card})
+    if intent.status == "requires_action":  # a card that asks for 3-D Secure when saved
+        stack.control.authenticate(intent.id, "complete")
+        intent = stack.stripe.v1.setup_intents.retrieve(intent.id)
     assert intent.status == "succeeded"
     return stack.wait_for(lambda: next(iter(
         stack.rest("GET", f"user_payment_methods?stripe_payment_method_id=eq.{intent.payment_method}",
@@ -39,7 +44,11 @@ def test_sign_in_purchase_confirm_and_the_stars_arrive(stack: MoneyStack):
     assert response.status_code == 201, response.text
     body = response.json()
     assert set(body) >= PURCHASE_FIELDS
-    assert (body["amount"], body["currency"], body["status"]) == (14900, "THB", "pending")
+    assert (body["amount"], body["currency"], body["status"]) == (
+        14900, "THB", "requires_payment_method")  # for the app's PaymentSheet
+    assert body["customer_session_client_secret"].startswith("cuss_secret_")
+    assert (body["payment_method_type"], body["next_action"], body["promptpay"]) == (
+        "card", None, None)
     assert (body["stars_purchased"], body["stars_bonus"], body["stars_total"]) == (15, 2, 17)
     assert body["client_secret"].startswith(body["payment_intent_id"] + "_secret_")
     assert stack.me(user)["star_balance"] == 0
@@ -82,7 +91,7 @@ def test_a_retried_purchase_makes_one_payment_intent_and_one_payment(stack: Mone
     # Stripe saw one key per effect, each derived from the user (and the client's key).
     with stack.standin.state.lock:
         keys = [k for k in stack.standin.state.idempotency if user.id in k]
-    assert sorted(k.split(":")[1] for k in keys) == ["customer", "purchase"]
+    assert sorted(k.split(":")[1] for k in keys) == ["customer", "customer-session", "purchase"]
     assert all(k.startswith(f"mimivibe:{k.split(':')[1]}:{user.id}") for k in keys)
     assert key not in "".join(keys)  # the client's key is hashed, never sent as it is
 

@@ -17,7 +17,7 @@ from psycopg.rows import dict_row
 from devstack.stripe_standin import signature_header
 from devstack.stripe_standin.delivery import DeliveryMode
 from tests.money.conftest import begin_purchase, make_user, record_intent
-from tests.money.events import StripePayment, signed
+from tests.money.events import StripePayment, new_id, signed
 from tests.money.stack import WEBHOOK_SECRET, MoneyStack
 
 PAYMENTS = 200
@@ -27,28 +27,48 @@ TIME_LIMIT_SECONDS = 120
 
 
 def storm_events(payments: list[tuple[uuid.UUID, StripePayment, int]]) -> tuple[list, dict]:
-    """Each payment's events and the stars each user should end with."""
+    """Each payment's events (success, failures, refunds and disputes over their lives) and
+    the stars each user should end with."""
     events: list[dict] = []
     expected: Counter[uuid.UUID] = Counter()
     for index, (user, p, stars) in enumerate(payments):
         events.append(p.succeeded())
-        reversed_amount = 0
         if index % 5 == 0:
             events.append(p.failed())
-        if index % 4 == 1:
-            events.append(p.refunded(p.amount))
-            reversed_amount = p.amount
-        elif index % 4 == 2:
-            events += [p.refunded(p.amount // 2), p.refunded(p.amount)]
-            reversed_amount = p.amount
-        elif index % 8 == 3:
-            events += [p.refunded(p.amount // 3), p.dispute_closed(p.amount - p.amount // 3)]
-            reversed_amount = p.amount
-        elif index % 8 == 7:
-            events.append(p.refunded(p.amount // 3))
-            reversed_amount = p.amount // 3
+        if index % 7 == 0:
+            events.append(p.pending("requires_action"))
+        events_of_life, reversed_amount = reversal_events(p, index % 10)
+        events += events_of_life
         expected[user] += stars - stars * reversed_amount // p.amount
     return events, expected
+
+
+def reversal_events(p: StripePayment, kind: int) -> tuple[list[dict], int]:
+    """One of ten lives after the payment, and the amount it finally reverses."""
+    third, half, full = p.amount // 3, p.amount // 2, p.amount
+    refund, second, dispute = new_id("re"), new_id("re"), new_id("dp")
+    lives: dict[int, tuple[list[dict], int]] = {
+        0: ([], 0),
+        1: ([p.refunded(full)], full),
+        2: ([p.refunded(half), p.refunded(full)], full),
+        3: ([p.refunded(third), p.dispute_closed(full - third)], full),
+        4: ([p.refunded(third)], third),
+        5: ([p.refund_event("refund.created", refund, half, "pending"),
+             p.refund_event("refund.failed", refund, half, "failed")], 0),
+        6: ([p.refund_event("refund.created", refund, third, "pending"),
+             p.refund_event("refund.updated", refund, third, "succeeded"),
+             p.refund_event("refund.created", second, third, "requires_action"),
+             p.refund_event("charge.refund.updated", second, third, "canceled")], third),
+        7: ([p.dispute_event("charge.dispute.created", dispute, full, "needs_response"),
+             p.dispute_event("charge.dispute.funds_withdrawn", dispute, full, "needs_response"),
+             p.dispute_event("charge.dispute.closed", dispute, full, "won"),
+             p.dispute_event("charge.dispute.funds_reinstated", dispute, full, "won")], 0),
+        8: ([p.dispute_event("charge.dispute.created", dispute, full, "needs_response"),
+             p.dispute_event("charge.dispute.closed", dispute, full, "lost")], full),
+        9: ([p.refund_event("refund.created", refund, full, "pending"), p.refunded(full),
+             p.refund_event("refund.failed", refund, full, "failed")], 0),
+    }
+    return lives[kind]
 
 
 def test_a_webhook_storm_credits_and_claws_back_exactly_once(stack: MoneyStack):
@@ -102,6 +122,9 @@ def test_a_webhook_storm_credits_and_claws_back_exactly_once(stack: MoneyStack):
             " group by related_payment_id",
             ([p.payment_id for _, p, _ in payments],)).fetchall()
         assert len(credits) == PAYMENTS and {c["n"] for c in credits} == {1}
+        held = db.execute("select sum(private.held_stars(id)) as n from public.users"
+                          " where id = any(%s)", (users,)).fetchone()
+        assert held is not None and held["n"] == 0  # every dispute of the storm is closed
         assert db.execute("select * from public.wallet_audit()").fetchall() == []
 
 
