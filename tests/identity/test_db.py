@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from postgrest import CountMethod
 from postgrest.exceptions import APIError
 from pydantic import SecretStr
 from starlette.applications import Starlette
@@ -94,7 +95,7 @@ def test_unreachable_rest_api_is_service_unavailable_at_once(call):
     queries = {
         "rpc": lambda: db.service.rpc("anything", {}),
         "table read": lambda: db.service.table("users").select("id"),
-        "count": lambda: db.service.table("users").select("id", count="exact", head=True),
+        "count": lambda: db.service.table("users").select("id", count=CountMethod.exact, head=True),
     }
     try:
         started = time.monotonic()
