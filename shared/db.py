@@ -2,6 +2,7 @@
 
 The HTTP connection pool is built once per settings object (shared/container.py) and shared: the service client and every
 per-user client (which carries the caller's access token, so RLS applies) send through it.
+Every call is sent once: an unavailable database is a prompt 503, retried by the caller.
 `execute(query)` runs a postgrest-py query and maps failures to `shared.errors`: project
 SQLSTATEs (MV...) through `from_sqlstate`, PostgREST/connection trouble to 503.
 """
@@ -66,7 +67,12 @@ class Database:
             "apikey": api_key.get_secret_value(),
             "Authorization": f"Bearer {bearer}",
         }
-        return SyncPostgrestClient(self.rest_url, headers=headers, http_client=self.http)
+        # No retries inside the client: postgrest-py would resend a GET or HEAD that met a 503,
+        # a 520 or a network error after sleeping 1, 2 and 4 s, so a request whose first
+        # database call is a table read (the erased-account check) would answer 503 seven
+        # seconds late. Ours answer 503 with Retry-After at once and the caller retries.
+        return SyncPostgrestClient(self.rest_url, headers=headers, http_client=self.http,
+                                   retry_enabled=False)
 
     @property
     def service(self) -> SyncPostgrestClient:

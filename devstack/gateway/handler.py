@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import difflib
+import math
 import time
 from functools import lru_cache
 from typing import Any
@@ -51,6 +52,8 @@ class Gateway:
         self._reload_lock = asyncio.Lock()
         self._loaded_at = 0.0
         self._listener: asyncio.Task[None] | None = None
+        # libpq's connect_timeout is whole seconds, at least 2.
+        self._connect_timeout = max(2, math.ceil(settings.pool_timeout))
 
     async def start(self) -> None:
         await self.executor.open()
@@ -69,7 +72,8 @@ class Gateway:
         async with self._reload_lock:
             # The catalog queries take parameters: psycopg, on a connection of their own.
             url = self.settings.database_url.get_secret_value()
-            async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+            async with await psycopg.AsyncConnection.connect(
+                    url, autocommit=True, connect_timeout=self._connect_timeout) as conn:
                 await self.catalog.load(conn, self.settings.schemas)
             self._loaded_at = time.monotonic()
 
@@ -88,7 +92,12 @@ class Gateway:
     async def _reload_if_stale(self) -> bool:
         if time.monotonic() - self._loaded_at < _RELOAD_INTERVAL:
             return False
-        await self.reload()
+        try:
+            await self.reload()
+        except psycopg.OperationalError as exc:
+            # PostgREST answers this while it cannot reach the database to load its cache.
+            raise pgrst(503, "PGRST002", "Could not query the database for the schema cache. "
+                        "Retrying.", str(exc)) from exc
         return True
 
     async def _table(self, schema: str, name: str) -> Table:

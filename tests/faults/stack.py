@@ -99,14 +99,15 @@ class FaultStack:
     # -- what users do ------------------------------------------------------------------------
     def call(self, function: str, *, token: str | None = None, json: Any = None,
              idempotency_key: str | None = None, headers: dict[str, str] | None = None,
-             content: bytes | None = None) -> Timed:
+             content: bytes | None = None, method: str = "POST") -> Timed:
         sent = dict(headers or {})
         if token:
             sent["Authorization"] = f"Bearer {token}"
         if idempotency_key:
             sent["Idempotency-Key"] = idempotency_key
         started = time.monotonic()
-        response = self.http.post(self.url(function), json=json, content=content, headers=sent)
+        response = self.http.request(method, self.url(function), json=json, content=content,
+                                     headers=sent)
         return Timed(response, time.monotonic() - started)
 
     def identity_token(self) -> str:

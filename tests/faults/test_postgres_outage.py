@@ -38,6 +38,21 @@ def test_postgres_stopped_then_started(healthy: FaultStack) -> None:
         unavailable(healthy.ask(user, key=key))
         unavailable(healthy.purchase(user))
         unavailable(healthy.run_consumer())
+        # Every other user call too: each one's first database call is the erased-account check
+        # (a table read), and the account is never taken as not erased without the database.
+        unavailable(healthy.redeem(user, "NOSUCHCODE"))
+        unavailable(healthy.call("payment-methods/setup", token=user.token, json={},
+                                 idempotency_key=uuid.uuid4().hex))
+        unavailable(healthy.call("payment-methods/pm_card_visa", token=user.token,
+                                 method="DELETE"))
+        unavailable(healthy.call("account/export", token=user.token, method="GET"))
+        unavailable(healthy.call("account", token=user.token, method="DELETE",
+                                 json={"confirm": "delete my account"}))
+        # The REST gateway, asked for what its schema cache does not hold, cannot reload it.
+        rest = healthy.stack.info["urls"]["rest"]
+        missing = healthy.http.get(f"{rest}/no_such_table",
+                                   headers={"Authorization": f"Bearer {user.token}"})
+        assert (missing.status_code, missing.json()["code"]) == (503, "PGRST002"), missing.text
 
         def refused_by_us() -> bool:
             return any(a["status"] == 503 for e in stripe.events("payment_intent.succeeded")
@@ -55,3 +70,6 @@ def test_postgres_stopped_then_started(healthy: FaultStack) -> None:
     again = healthy.ask(user, key=key)
     assert again.status == 202, again.response.text
     assert healthy.stars(user) == stars + 5 - 1
+    # The deletion asked during the outage erased nothing.
+    assert healthy.sql("select erased_at from public.users where id = %s",
+                       (user.id,)) == [{"erased_at": None}]

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import time
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from postgrest import CountMethod
 from postgrest.exceptions import APIError
 from pydantic import SecretStr
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
 from devstack.ports import free_port
-from shared.access_tokens import mint_access_token
-from shared.db import Database, execute, translate_error
+from devstack.serve import ServerThread
+from shared.access_tokens import AuthenticatedUser, account_erased, mint_access_token
+from shared.db import Database, execute, set_database, translate_error
 from shared.errors import (
     AppError,
     EmailConflict,
@@ -21,6 +29,9 @@ from shared.errors import (
     Unauthorized,
 )
 from tests.identity.stack import JWT_SECRET, Stack, api_key
+
+# An unavailable database must cost a request about a round trip, not a client's retry backoff.
+PROMPT_SECONDS = 1.0
 
 
 @pytest.fixture(scope="module")
@@ -70,14 +81,80 @@ def test_forged_user_token_is_unauthorized(database):
         execute(database.for_user(forged).table("users").select("id"))
 
 
-def test_unreachable_rest_api_is_service_unavailable():
+def _user() -> AuthenticatedUser:
+    user_id = uuid.uuid4()
+    token = mint_access_token(user_id, secret=JWT_SECRET)
+    return AuthenticatedUser(user_id=user_id, access_token=token.token,
+                             expires_at=token.expires_at, claims={})
+
+
+@pytest.mark.parametrize("call", ["rpc", "table read", "count"])
+def test_unreachable_rest_api_is_service_unavailable_at_once(call):
     db = Database(f"http://127.0.0.1:{free_port()}", anon_key=SecretStr("a"),
                   service_role_key=SecretStr("s"), timeout_seconds=2)
+    queries = {
+        "rpc": lambda: db.service.rpc("anything", {}),
+        "table read": lambda: db.service.table("users").select("id"),
+        "count": lambda: db.service.table("users").select("id", count=CountMethod.exact, head=True),
+    }
     try:
+        started = time.monotonic()
         with pytest.raises(ServiceUnavailable):
-            execute(db.service.rpc("anything", {}))
+            execute(queries[call]())
+        assert time.monotonic() - started < PROMPT_SECONDS
     finally:
         db.close()
+
+
+class DatabaseDown:
+    """A REST API whose database is down: every call answers as PostgREST then does."""
+
+    def __init__(self) -> None:
+        self.requests: list[str] = []
+
+    def app(self) -> Starlette:
+        async def answer(request: Request) -> JSONResponse:
+            self.requests.append(f"{request.method} {request.url.path}")
+            return JSONResponse(
+                {"code": "PGRST001", "details": "connection refused", "hint": None,
+                 "message": "Database client error. Retrying the connection."}, status_code=503)
+        return Starlette(routes=[Route("/{path:path}", answer,
+                                       methods=["GET", "HEAD", "POST", "PATCH", "DELETE"])])
+
+
+@pytest.fixture
+def database_down() -> Iterator[tuple[DatabaseDown, Database]]:
+    down = DatabaseDown()
+    with ServerThread(down.app(), name="database-down") as server:
+        db = Database(server.url, anon_key=SecretStr("a"), service_role_key=SecretStr("s"))
+        try:
+            yield down, db
+        finally:
+            db.close()
+
+
+def test_a_table_read_the_database_cannot_serve_is_sent_once_and_unavailable_at_once(
+        database_down):
+    down, db = database_down
+    started = time.monotonic()
+    with pytest.raises(ServiceUnavailable):
+        execute(db.for_user(_user().access_token).table("users").select("erased_at"))
+    assert time.monotonic() - started < PROMPT_SECONDS
+    assert down.requests == ["GET /rest/v1/users"]
+
+
+def test_erased_check_without_the_database_fails_closed_at_once(database_down):
+    # Unknown is not "not erased": the caller gets 503, never the account's permissions.
+    down, db = database_down
+    set_database(db)
+    try:
+        started = time.monotonic()
+        with pytest.raises(ServiceUnavailable):
+            account_erased(_user())
+        assert time.monotonic() - started < PROMPT_SECONDS
+    finally:
+        set_database(None)
+    assert down.requests == ["GET /rest/v1/users"]
 
 
 @pytest.mark.parametrize(("code", "expected"), [
