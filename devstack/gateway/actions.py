@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from devstack.gateway import mutations, render, statements
+from psycopg import sql
+
+from devstack.gateway import embed, mutations, render, statements
 from devstack.gateway.catalog import Table
 from devstack.gateway.errors import ApiError, pgrst
 from devstack.gateway.executor import Result, Transaction
@@ -103,18 +105,32 @@ def read_response(ctx: Context, result: Result, lower: int, *, head: bool) -> Re
 
 async def read(ctx: Context, table: Table) -> Response:
     rel = statements.table_ident(table)
-    where = render.where_sql(rel, ctx.query.filters, _column_type(table))
+    items = parse_select(ctx.query.select)
+    joins: sql.Composable = sql.SQL("")
+    count_joins = False
+    if embed.has_embeds(items) or ctx.query.embedded:
+        planned = embed.Planner(ctx.gateway.catalog.tables, ctx.query.embedded).plan(
+            table, rel, items)
+        select, joins = planned.select_sql(), planned.joins_sql()
+        where = render.where_sql(rel, ctx.query.filters, _column_type(table), planned.labels,
+                                 planned.conditions)
+        count_joins = bool(planned.conditions) or embed.uses_labels(ctx.query.filters,
+                                                                     planned.labels)
+    else:
+        select = render.select_sql(rel, items)
+        where = render.where_sql(rel, ctx.query.filters, _column_type(table))
     lower, limit = page_bounds(ctx.query, ctx.range_header if ctx.method == "GET" else None,
                                ctx.gateway.settings.max_rows)
     stmt = statements.read_table(
-        table, render.select_sql(rel, parse_select(ctx.query.select)), where,
-        render.order_sql(rel, ctx.query.order), statements.Page(lower, limit),
-        count=ctx.count_requested(), shape="object" if ctx.singular else "array")
+        table, select, where, render.order_sql(rel, ctx.query.order),
+        statements.Page(lower, limit), count=ctx.count_requested(),
+        shape="object" if ctx.singular else "array", joins=joins, count_joins=count_joins)
     result = await ctx.gateway.executor.run(ctx.tx, stmt, authenticated=ctx.authenticated)
     return read_response(ctx, result, lower, head=ctx.method == "HEAD")
 
 
 def returning_for(ctx: Context, table: Table) -> mutations.Returning:
+    ctx.query.reject_embedded()
     mode = ctx.prefer.get("return") or "minimal"
     select = render.select_sql(statements.table_ident(table), parse_select(ctx.query.select)) \
         if mode == "representation" else None

@@ -32,11 +32,42 @@ select n.nspname, p.proname, p.oid::int, coalesce(p.proargnames, '{}'),
        t.typtype = 'c' or (p.prorettype = 'pg_catalog.record'::pg_catalog.regtype
                            and 'o' = any(coalesce(p.proargmodes::text[], '{}'))
                            or 't' = any(coalesce(p.proargmodes::text[], '{}'))),
-       p.provolatile
+       p.provolatile, rn.nspname, rc.relname
 from pg_catalog.pg_proc p
 join pg_catalog.pg_namespace n on n.oid = p.pronamespace
 join pg_catalog.pg_type t on t.oid = p.prorettype
+left join pg_catalog.pg_class rc on rc.oid = t.typrelid and rc.relkind in ('r', 'v', 'm', 'f', 'p')
+left join pg_catalog.pg_namespace rn on rn.oid = rc.relnamespace
 where n.nspname = any(%(schemas)s) and p.prokind = 'f'
+"""
+
+# Foreign keys between tables of the exposed schemas, columns in constraint order.
+_FOREIGN_KEYS = """
+select c.conname, n1.nspname, r1.relname, n2.nspname, r2.relname,
+       array(select a.attname from unnest(c.conkey) with ordinality k(num, ord)
+             join pg_catalog.pg_attribute a on a.attrelid = c.conrelid and a.attnum = k.num
+             order by k.ord)::text[],
+       array(select a.attname from unnest(c.confkey) with ordinality k(num, ord)
+             join pg_catalog.pg_attribute a on a.attrelid = c.confrelid and a.attnum = k.num
+             order by k.ord)::text[]
+from pg_catalog.pg_constraint c
+join pg_catalog.pg_class r1 on r1.oid = c.conrelid
+join pg_catalog.pg_namespace n1 on n1.oid = r1.relnamespace
+join pg_catalog.pg_class r2 on r2.oid = c.confrelid
+join pg_catalog.pg_namespace n2 on n2.oid = r2.relnamespace
+where c.contype = 'f' and n1.nspname = any(%(schemas)s) and n2.nspname = any(%(schemas)s)
+order by n1.nspname, r1.relname, c.conname
+"""
+
+# Column sets that are unique (primary keys and unique constraints): one-to-one detection.
+_UNIQUE_KEYS = """
+select n.nspname, r.relname,
+       array(select a.attname from unnest(c.conkey) k(num)
+             join pg_catalog.pg_attribute a on a.attrelid = c.conrelid and a.attnum = k.num)::text[]
+from pg_catalog.pg_constraint c
+join pg_catalog.pg_class r on r.oid = c.conrelid
+join pg_catalog.pg_namespace n on n.oid = r.relnamespace
+where c.contype in ('p', 'u') and n.nspname = any(%(schemas)s)
 """
 
 # Only user-context settings can be set by the authenticator (PostgREST's queryRoleSettings).
@@ -62,11 +93,23 @@ class Column:
     primary: bool
 
 
+@dataclass(frozen=True)
+class ForeignKey:
+    name: str
+    table: tuple[str, str]
+    columns: tuple[str, ...]
+    ref_table: tuple[str, str]
+    ref_columns: tuple[str, ...]
+
+
 @dataclass
 class Table:
     schema: str
     name: str
     columns: dict[str, Column] = field(default_factory=dict)
+    unique_keys: list[frozenset[str]] = field(default_factory=list)
+    foreign_keys: list[ForeignKey] = field(default_factory=list)  # outgoing
+    referenced_by: list[ForeignKey] = field(default_factory=list)  # incoming
 
     @property
     def primary_key(self) -> list[str]:
@@ -90,6 +133,7 @@ class Function:
     returns_void: bool
     returns_composite: bool
     volatility: str
+    returns_table: tuple[str, str] | None = None  # the table whose row type it returns
 
     @property
     def single_json_param(self) -> bool:
@@ -100,7 +144,7 @@ class Function:
 
 def _function_from_row(row: tuple[Any, ...]) -> Function:
     (schema, name, oid, names, types, modes, nargs, ndefaults, retset, void, composite,
-     volatility) = row
+     volatility, ret_schema, ret_table) = row
     args: list[Argument] = []
     for i, arg_type in enumerate(types):
         mode = modes[i] if modes else "i"
@@ -111,7 +155,7 @@ def _function_from_row(row: tuple[Any, ...]) -> Function:
     first_default = nargs - ndefaults
     args = [Argument(a.name, a.type, i < first_default) for i, a in enumerate(args)]
     return Function(schema, name, oid, tuple(args), bool(retset), bool(void), bool(composite),
-                    str(volatility))
+                    str(volatility), (ret_schema, ret_table) if ret_table else None)
 
 
 class Catalog:
@@ -129,6 +173,17 @@ class Catalog:
         for schema, rel, col, col_type, default, primary in await cur.fetchall():
             table = tables.setdefault((schema, rel), Table(schema, rel))
             table.columns[col] = Column(col, col_type, default, primary)
+        cur = await conn.execute(_UNIQUE_KEYS, params)
+        for schema, rel, cols in await cur.fetchall():
+            if (schema, rel) in tables:
+                tables[(schema, rel)].unique_keys.append(frozenset(cols))
+        cur = await conn.execute(_FOREIGN_KEYS, params)
+        for name, schema, rel, ref_schema, ref_rel, cols, ref_cols in await cur.fetchall():
+            fk = ForeignKey(name, (schema, rel), tuple(cols), (ref_schema, ref_rel),
+                            tuple(ref_cols))
+            if (schema, rel) in tables and (ref_schema, ref_rel) in tables:
+                tables[(schema, rel)].foreign_keys.append(fk)
+                tables[(ref_schema, ref_rel)].referenced_by.append(fk)
         cur = await conn.execute(_FUNCTIONS, params)
         for row in await cur.fetchall():
             fn = _function_from_row(row)

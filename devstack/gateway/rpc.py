@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from devstack.gateway import render, statements
+from psycopg import sql
+
+from devstack.gateway import embed, render, statements
 from devstack.gateway.actions import Context, parse_body, read_response
 from devstack.gateway.catalog import Function
 from devstack.gateway.errors import ApiError, pgrst
@@ -58,6 +60,10 @@ def resolve(schema: str, name: str, candidates: list[Function], keys: set[str] |
 def _arguments(ctx: Context, candidates: list[Function]) -> tuple[dict[str, Any] | None, str | None]:
     """(named arguments, or None when the POST body is not an object; the raw body then)."""
     if ctx.method == "POST":
+        # Every query parameter filters the result on POST (arguments are in the body).
+        ctx.query.filters.extend(parse_operation(parse_field(k), v)
+                                 for k, v in ctx.query.raw_filters)
+        ctx.query.raw_filters = []
         payload = parse_body(ctx.body, empty={})
         if isinstance(payload, dict):
             return payload, None
@@ -95,9 +101,19 @@ async def call(ctx: Context, name: str, candidates: list[Function]) -> Response:
                                ctx.gateway.settings.max_rows if fn.returns_set else None)
     items = parse_select(ctx.query.select)
     call_ident = statements.CALL
+    joins: sql.Composable = sql.SQL("")
+    if embed.has_embeds(items) or ctx.query.embedded:
+        table = ctx.gateway.catalog.tables.get(fn.returns_table) if fn.returns_table else None
+        planned = embed.Planner(ctx.gateway.catalog.tables, ctx.query.embedded).plan(
+            table, call_ident, items)
+        select, joins = planned.select_sql(), planned.joins_sql()
+        where = render.where_sql(call_ident, ctx.query.filters, embed.column_type(table),
+                                 planned.labels, planned.conditions)
+    else:
+        select = render.select_sql(call_ident, items)
+        where = render.where_sql(call_ident, ctx.query.filters, lambda _name: None)
     stmt = statements.read_rpc(
-        fn, prefix, call_sql, select=render.select_sql(call_ident, items),
-        where=render.where_sql(call_ident, ctx.query.filters, lambda _name: None),
+        fn, prefix, call_sql, select=select, joins=joins, where=where,
         order=render.order_sql(call_ident, ctx.query.order), page=statements.Page(lower, limit),
         count=ctx.count_requested(), singular=ctx.singular)
 

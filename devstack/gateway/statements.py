@@ -70,11 +70,15 @@ def table_ident(table: Table) -> sql.Identifier:
 
 
 def read_table(table: Table, select: sql.Composable, where: sql.Composable,
-               order: sql.Composable, page: Page, *, count: bool, shape: str) -> sql.Composed:
+               order: sql.Composable, page: Page, *, count: bool, shape: str,
+               joins: sql.Composable | None = None, count_joins: bool = False) -> sql.Composed:
+    """`count_joins`: the WHERE refers to the embeds' lateral joins, so the count needs them."""
     rel = table_ident(table)
-    source = sql.SQL("SELECT {} FROM {}{}{}{}").format(select, rel, where, order, page.sql())
-    total = sql.SQL("(SELECT pg_catalog.count(*) FROM {}{})").format(rel, where) if count \
-        else None
+    joined = joins if joins is not None else sql.SQL("")
+    source = sql.SQL("SELECT {} FROM {}{}{}{}{}").format(select, rel, joined, where, order,
+                                                          page.sql())
+    total = sql.SQL("(SELECT pg_catalog.count(*) FROM {}{}{})").format(
+        rel, joined if count_joins else sql.SQL(""), where) if count else None
     return wrap(source, shape=shape, total=total)
 
 
@@ -103,23 +107,29 @@ def rpc_call(fn: Function, args: dict[str, object] | None, body_json: str | None
 
 def read_rpc(fn: Function, prefix: sql.Composable | None, call: sql.Composable, *,
              select: sql.Composable, where: sql.Composable, order: sql.Composable, page: Page,
-             count: bool, singular: bool) -> sql.Composed:
+             count: bool, singular: bool, joins: sql.Composable | None = None) -> sql.Composed:
     from_args = sql.SQL(" FROM {}").format(prefix) if prefix is not None else sql.SQL("")
     if fn.returns_void:
         return wrap(sql.SQL("SELECT {}{}").format(call, from_args), shape="none")
-    if not fn.returns_set and not fn.returns_composite:
-        return wrap(sql.SQL("SELECT {} AS pgrst_scalar{}").format(call, from_args),
-                    shape="scalar")
     joiner = sql.SQL(" FROM {}, LATERAL ").format(prefix) if prefix is not None \
         else sql.SQL(" FROM ")
+    joined = joins if joins is not None else sql.SQL("")
+    total = sql.SQL("(SELECT pg_catalog.count(*) FROM pgrst_source)") if count else None
     if fn.returns_composite:
-        source = sql.SQL("SELECT {}{}{} pgrst_call{}{}").format(select, joiner, call, where, order)
+        source = sql.SQL("SELECT {}{}{} pgrst_call{}{}{}").format(select, joiner, call, joined,
+                                                                  where, order)
         shape = "object" if singular or not fn.returns_set else "array"
     else:
-        source = sql.SQL("SELECT pgrst_call.pgrst_scalar{}{} pgrst_call(pgrst_scalar){}{}").format(
-            joiner, call, where, order)
-        shape = "setscalar_object" if singular else "setscalar"
-    total = sql.SQL("(SELECT pg_catalog.count(*) FROM pgrst_source)") if count else None
+        # Scalars too go through the same FROM, so filters and order on the result are applied
+        # (or fail on their unknown column), never dropped.
+        source = sql.SQL("SELECT pgrst_call.pgrst_scalar{}(SELECT {} AS pgrst_scalar) pgrst_call"
+                         "{}{}").format(joiner, call, where, order) if not fn.returns_set else \
+            sql.SQL("SELECT pgrst_call.pgrst_scalar{}{} pgrst_call(pgrst_scalar){}{}").format(
+                joiner, call, where, order)
+        if not fn.returns_set:
+            shape = "setscalar_object" if singular else "scalar"
+        else:
+            shape = "setscalar_object" if singular else "setscalar"
     return wrap(source, shape=shape, total=total, page=page.sql())
 
 

@@ -1,0 +1,162 @@
+"""Resource embedding as SQL: one statement, each embedded resource a LEFT JOIN LATERAL subquery
+that reads the related table as the caller (its own RLS applies) and aggregates to JSON.
+
+to-one   LEFT JOIN LATERAL (SELECT row_to_json(r) AS body FROM (<child rows>) r) e ON TRUE
+to-many  LEFT JOIN LATERAL (SELECT json_agg(r) AS body FROM (<child rows>) r) e ON TRUE
+spread   the child's columns hoisted into the parent (arrays of values for to-many)
+
+`e.body IS NULL` means no related row: `!inner` puts `IS NOT NULL` in the parent's WHERE, and
+`rel=is.null` / `rel=not.is.null` filter on it. Embedded filters, order and paging (`rel.col=`,
+`rel.order=`, `rel.limit=`) shape the child rows only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from psycopg import sql
+
+from devstack.gateway import relations, render
+from devstack.gateway.catalog import Table
+from devstack.gateway.errors import pgrst
+from devstack.gateway.grammar import Embed, Filter, Logic, Selection, SelectItem
+from devstack.gateway.request import EmbedParams, not_embedded
+
+_FOUND = sql.Identifier("pgrst_found")
+_BODY = sql.Identifier("body")
+
+
+@dataclass
+class Selected:
+    """A select list with what it needs: lateral joins, conditions for the WHERE, and for each
+    embed label the expression that is NULL when nothing is related."""
+
+    select: list[sql.Composable] = field(default_factory=list)
+    joins: list[sql.Composable] = field(default_factory=list)
+    conditions: list[sql.Composable] = field(default_factory=list)
+    labels: dict[str, sql.Composable] = field(default_factory=dict)
+    names: list[str] = field(default_factory=list)
+
+    def select_sql(self) -> sql.Composable:
+        return sql.SQL(", ").join(self.select) if self.select else sql.SQL("NULL AS pgrst_empty")
+
+    def joins_sql(self) -> sql.Composable:
+        return sql.Composed(self.joins) if self.joins else sql.SQL("")
+
+
+def has_embeds(items: list[Selection]) -> bool:
+    return any(isinstance(i, Embed) for i in items)
+
+
+def column_type(table: Table | None) -> render.ColumnType:
+    def lookup(name: str) -> str | None:
+        column = table.columns.get(name) if table is not None else None
+        return column.type if column else None
+    return lookup
+
+
+def uses_labels(nodes: list[Filter | Logic], labels: dict[str, sql.Composable]) -> bool:
+    for node in nodes:
+        if isinstance(node, Filter):
+            if not node.field.path and node.field.name in labels:
+                return True
+        elif uses_labels(list(node.children), labels):
+            return True
+    return False
+
+
+class Planner:
+    def __init__(self, tables: dict[tuple[str, str], Table],
+                 params: dict[tuple[str, ...], EmbedParams]) -> None:
+        self.tables = tables
+        self.params = dict(params)
+        self.counter = 0
+
+    def plan(self, table: Table | None, qualifier: sql.Composable, items: list[Selection]
+             ) -> Selected:
+        selected = self._plan(table, qualifier, items, ())
+        for path in self.params:  # parameters naming no embedded resource
+            raise not_embedded(".".join(path))
+        return selected
+
+    def _plan(self, table: Table | None, qualifier: sql.Composable, items: list[Selection],
+              path: tuple[str, ...]) -> Selected:
+        out = Selected()
+        for item in items:
+            if isinstance(item, SelectItem):
+                out.select.append(render.select_item_sql(qualifier, item))
+                if item.field is None:
+                    out.names.extend(table.columns if table is not None else ())
+                else:
+                    out.names.append(item.alias or item.field.output_name)
+            else:
+                self._embed(table, qualifier, item, path, out)
+        return out
+
+    def _embed(self, origin: Table | None, qualifier: sql.Composable, item: Embed,
+               path: tuple[str, ...], out: Selected) -> None:
+        if origin is None:
+            raise pgrst(400, "PGRST200", "Could not find a relationship between the function's "
+                        f"result and '{item.name}' in the schema cache",
+                        "Only functions returning rows of a table can embed related tables.")
+        rel = relations.find(origin, item.name, item.hint, self.tables)
+        child_path = (*path, item.label)
+        params = self.params.pop(child_path, None) or EmbedParams()
+        self.counter += 1
+        n = self.counter
+        child_q = sql.Identifier(f"pgrst_{n}")
+        lateral = sql.Identifier(f"pgrst_e{n}")
+        rows = sql.Identifier(f"pgrst_r{n}")
+        child = self._plan(rel.target, child_q, list(item.items), child_path)
+        conditions: list[sql.Composable] = [
+            sql.SQL("{}.{} = {}.{}").format(child_q, sql.Identifier(target_col), qualifier,
+                                            sql.Identifier(origin_col))
+            for origin_col, target_col in rel.pairs]
+        types = column_type(rel.target)
+        conditions += [render.condition_sql(child_q, f, types, child.labels)
+                       for f in params.filters]
+        conditions += child.conditions
+        page: sql.Composable = sql.SQL("")
+        if params.limit is not None:
+            page += sql.SQL(" LIMIT {}").format(sql.Literal(params.limit))
+        if params.offset:
+            page += sql.SQL(" OFFSET {}").format(sql.Literal(params.offset))
+        inner = sql.SQL("SELECT {} FROM {} AS {}{} WHERE {}{}{}").format(
+            child.select_sql(), sql.Identifier(rel.target.schema, rel.target.name), child_q,
+            child.joins_sql(), sql.SQL(" AND ").join(conditions),
+            render.order_sql(child_q, params.order), page)
+        if item.spread:
+            found = sql.SQL("{}.{}").format(lateral, _FOUND)
+            if rel.to_one:
+                body = sql.SQL("SELECT true AS {}, {}.* FROM ({}) {}").format(
+                    _FOUND, rows, inner, rows)
+                out.select += [sql.SQL("{}.{} AS {}").format(lateral, sql.Identifier(name),
+                                                             sql.Identifier(name))
+                               for name in child.names]
+            else:
+                aggregates = [sql.SQL("pg_catalog.json_agg({}.{}) AS {}").format(
+                    rows, sql.Identifier(name), sql.Identifier(name)) for name in child.names]
+                body = sql.SQL("SELECT {} FROM ({}) {}").format(
+                    sql.SQL(", ").join([sql.SQL("pg_catalog.bool_or(true) AS {}").format(_FOUND),
+                                        *aggregates]), inner, rows)
+                out.select += [sql.SQL("coalesce({}.{}, '[]'::json) AS {}").format(
+                    lateral, sql.Identifier(name), sql.Identifier(name))
+                    for name in child.names]
+            out.names.extend(child.names)
+        else:
+            found = sql.SQL("{}.{}").format(lateral, _BODY)
+            if rel.to_one:
+                body = sql.SQL("SELECT pg_catalog.row_to_json({}) AS body FROM ({}) {}").format(
+                    rows, inner, rows)
+                value: sql.Composable = found
+            else:
+                body = sql.SQL("SELECT pg_catalog.json_agg({}) AS body FROM ({}) {}").format(
+                    rows, inner, rows)
+                value = sql.SQL("coalesce({}, '[]'::json)").format(found)
+            if item.items:  # an empty embed `rel()` only filters (with !inner), never shows
+                out.select.append(sql.SQL("{} AS {}").format(value, sql.Identifier(item.label)))
+                out.names.append(item.label)
+        out.joins.append(sql.SQL(" LEFT JOIN LATERAL ({}) {} ON TRUE").format(body, lateral))
+        out.labels[item.label] = found
+        if item.join == "inner":
+            out.conditions.append(sql.SQL("{} IS NOT NULL").format(found))

@@ -1,0 +1,97 @@
+"""Relationships between tables for resource embedding, found from foreign keys as PostgREST
+finds them: by target table name, narrowed by a hint (constraint name or a single FK column of
+either side); none is PGRST200, more than one PGRST201 (300) with the candidates listed."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+
+from devstack.gateway.catalog import ForeignKey, Table
+from devstack.gateway.errors import ApiError
+
+
+@dataclass(frozen=True)
+class Relationship:
+    fk: ForeignKey
+    origin: Table
+    target: Table
+    cardinality: str  # many-to-one | one-to-one | one-to-many
+    # (origin column, target column) pairs joining one origin row to its target rows
+    pairs: tuple[tuple[str, str], ...]
+    outgoing: bool  # the key is on the origin (origin -> target)
+
+    @property
+    def to_one(self) -> bool:
+        return self.cardinality != "one-to-many"
+
+    def describe(self) -> dict[str, str]:
+        origin_cols = ", ".join(o for o, _ in self.pairs)
+        target_cols = ", ".join(t for _, t in self.pairs)
+        return {
+            "cardinality": self.cardinality,
+            "embedding": f"{self.origin.name} with {self.target.name}",
+            "relationship": f"{self.fk.name} using {self.origin.name}({origin_cols}) and "
+                            f"{self.target.name}({target_cols})",
+        }
+
+
+def _candidates(origin: Table, target: Table) -> list[Relationship]:
+    found: list[Relationship] = []
+    for fk in origin.foreign_keys:  # origin holds the key: origin -> target is to-one
+        if fk.ref_table == (target.schema, target.name):
+            one = frozenset(fk.columns) in origin.unique_keys
+            found.append(Relationship(fk, origin, target, "one-to-one" if one else "many-to-one",
+                                      tuple(zip(fk.columns, fk.ref_columns, strict=True)), True))
+    for fk in origin.referenced_by:
+        if fk.table == (target.schema, target.name):  # target holds the key: to-many
+            one = frozenset(fk.columns) in target.unique_keys
+            found.append(Relationship(fk, origin, target, "one-to-one" if one else "one-to-many",
+                                      tuple(zip(fk.ref_columns, fk.columns, strict=True)), False))
+    return found
+
+
+def _matches_hint(rel: Relationship, hint: str) -> bool:
+    if hint == rel.fk.name:
+        return True
+    if len(rel.pairs) != 1:
+        return False
+    origin_col, target_col = rel.pairs[0]
+    return hint in (origin_col, target_col)
+
+
+def find(origin: Table, target_name: str, hint: str | None, tables: dict[tuple[str, str], Table]
+         ) -> Relationship:
+    target = tables.get((origin.schema, target_name))
+    rels = _candidates(origin, target) if target is not None else []
+    if target is origin:
+        # A self-reference has one key and two directions; the table name means the children
+        # (PostgREST's convention).
+        rels = [r for r in rels if not r.outgoing]
+    if hint is not None:
+        rels = [r for r in rels if _matches_hint(r, hint)]
+    if not rels:
+        raise _no_relationship(origin, target_name, hint, tables)
+    if len(rels) > 1:
+        names = ", ".join(f"'{r.target.name}!{r.fk.name}'" for r in rels)
+        raise ApiError(300, "PGRST201", "Could not embed because more than one relationship was "
+                       f"found for '{origin.name}' and '{target_name}'",
+                       [r.describe() for r in rels],
+                       f"Try changing '{target_name}' to one of the following: {names}. Find the "
+                       "desired relationship in the 'details' key.")
+    return rels[0]
+
+
+def _no_relationship(origin: Table, target_name: str, hint: str | None,
+                     tables: dict[tuple[str, str], Table]) -> ApiError:
+    using = f"' using the hint '{hint}" if hint else ""
+    related = [fk.ref_table[1] for fk in origin.foreign_keys] + \
+        [fk.table[1] for fk in origin.referenced_by]
+    close = difflib.get_close_matches(target_name, related, n=1)
+    hint_text = f"Perhaps you meant '{close[0]}' instead of '{target_name}'." \
+        if close and close[0] != target_name else None
+    return ApiError(400, "PGRST200", f"Could not find a relationship between '{origin.name}' and "
+                    f"'{target_name}' in the schema cache",
+                    f"Searched for a foreign key relationship between '{origin.name}' and "
+                    f"'{target_name}{using}' in the schema '{origin.schema}', but no matches "
+                    "were found.", hint_text)
