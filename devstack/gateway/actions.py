@@ -48,6 +48,7 @@ class Context:
     range_header: str | None
     body: bytes
     base_headers: dict[str, str] = field(default_factory=dict)
+    content_type: str | None = None
 
     def response(self, status: int) -> Response:
         return Response(status, dict(self.base_headers))

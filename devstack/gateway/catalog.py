@@ -136,10 +136,11 @@ class Function:
     returns_table: tuple[str, str] | None = None  # the table whose row type it returns
 
     @property
-    def single_json_param(self) -> bool:
-        """One unnamed json/jsonb parameter receives the whole body (PostgREST rule)."""
-        return len(self.args) == 1 and self.args[0].name == "" and self.args[0].type in (
-            "json", "jsonb")
+    def single_unnamed_type(self) -> str | None:
+        """The type of the one unnamed parameter, which receives the whole POST body."""
+        if len(self.args) == 1 and self.args[0].name == "":
+            return self.args[0].type
+        return None
 
 
 def _function_from_row(row: tuple[Any, ...]) -> Function:

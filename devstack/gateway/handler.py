@@ -169,7 +169,8 @@ class Gateway:
             gateway=self, tx=tx, method=method, schema=schema,
             query=Query.parse(params, defer_filters=is_rpc), prefer=prefer, singular=singular,
             authenticated=role != self.settings.anon_role, range_header=headers.get("range"),
-            body=body, base_headers={"Content-Profile": schema} if profiled else {})
+            body=body, base_headers={"Content-Profile": schema} if profiled else {},
+            content_type=headers.get("content-type"))
         if is_rpc:
             return await rpc.call(ctx, segments[1], await self._functions(schema, segments[1]))
         table = await self._table(schema, segments[0])

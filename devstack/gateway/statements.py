@@ -88,12 +88,14 @@ def _json_body_columns(columns: list[tuple[str, str]]) -> sql.Composable:
         for name, col_type in columns)
 
 
-def rpc_call(fn: Function, args: dict[str, object] | None, body_json: str | None
+def rpc_call(fn: Function, args: dict[str, object] | None, body_json: str | bytes | None
              ) -> tuple[sql.Composable | None, sql.Composable]:
-    """(FROM item providing pgrst_args, if any; the call expression)."""
+    """(FROM item providing pgrst_args, if any; the call expression). Without `args`, the
+    function's single unnamed parameter takes the whole body."""
     name = sql.Identifier(fn.schema, fn.name)
-    if fn.single_json_param and body_json is not None and args is None:
-        return None, sql.SQL("{}({}::json)").format(name, sql.Literal(body_json))
+    unnamed = fn.single_unnamed_type
+    if unnamed is not None and body_json is not None and args is None:
+        return None, sql.SQL("{}({}::{})").format(name, sql.Literal(body_json), sql.SQL(unnamed))
     given = [a for a in fn.args if args is not None and a.name in args]
     if not given:
         return None, sql.SQL("{}()").format(name)
