@@ -23,10 +23,9 @@ from devstack.gateway.request import (
     range_status,
 )
 from devstack.gateway.response import (
-    JSON_TYPE,
-    OBJECT_TYPE,
     Response,
     apply_response_gucs,
+    media_type,
     preference_applied,
     singular_error,
 )
@@ -49,6 +48,7 @@ class Context:
     body: bytes
     base_headers: dict[str, str] = field(default_factory=dict)
     content_type: str | None = None
+    variant: str = "json"  # json | csv | stripped (the body's media type variant)
 
     def response(self, status: int) -> Response:
         return Response(status, dict(self.base_headers))
@@ -93,9 +93,9 @@ def read_response(ctx: Context, result: Result, lower: int, *, head: bool) -> Re
     status = 200 if ctx.singular else range_status(lower, n, total)
     response = ctx.response(status)
     response.headers["Content-Range"] = content_range(lower, n, total)
-    response.headers["Content-Type"] = OBJECT_TYPE if ctx.singular else JSON_TYPE
-    applied = preference_applied({"count": ctx.prefer.values["count"]}
-                                 if ctx.count_requested() else {})
+    response.headers["Content-Type"] = media_type(ctx.singular, ctx.variant)
+    applied = preference_applied({k: ctx.prefer.values[k] for k in ("count", "timezone")
+                                  if k in ctx.prefer.values})
     if applied:
         response.headers["Preference-Applied"] = applied
     apply_response_gucs(result, response)
@@ -125,7 +125,8 @@ async def read(ctx: Context, table: Table) -> Response:
     stmt = statements.read_table(
         table, select, where, render.order_sql(rel, ctx.query.order),
         statements.Page(lower, limit), count=ctx.count_requested(),
-        shape="object" if ctx.singular else "array", joins=joins, count_joins=count_joins)
+        shape="object" if ctx.singular else "array", joins=joins, count_joins=count_joins,
+        variant=ctx.variant)
     result = await ctx.gateway.executor.run(ctx.tx, stmt, authenticated=ctx.authenticated)
     return read_response(ctx, result, lower, head=ctx.method == "HEAD")
 
@@ -135,7 +136,7 @@ def returning_for(ctx: Context, table: Table) -> mutations.Returning:
     mode = ctx.prefer.get("return") or "minimal"
     select = render.select_sql(statements.table_ident(table), parse_select(ctx.query.select)) \
         if mode == "representation" else None
-    return mutations.Returning(mode, select, "object" if ctx.singular else "array")
+    return mutations.Returning(mode, select, "object" if ctx.singular else "array", ctx.variant)
 
 
 def _mutation_check(ctx: Context) -> Any:
@@ -156,9 +157,9 @@ def _mutation_response(ctx: Context, result: Result, status: int, returning: mut
     response = ctx.response(status)
     response.headers["Content-Range"] = content_range_value
     if returning.mode == "representation":
-        response.headers["Content-Type"] = OBJECT_TYPE if ctx.singular else JSON_TYPE
+        response.headers["Content-Type"] = media_type(ctx.singular, ctx.variant)
         response.body = (result.body or "").encode()
-    for key in ("return", "count", "handling"):
+    for key in ("return", "count", "handling", "timezone"):
         if key in ctx.prefer.values:
             applied[key] = ctx.prefer.values[key]
     if "max-affected" in ctx.prefer.values and "handling" in applied:
@@ -193,6 +194,11 @@ async def insert(ctx: Context, table: Table) -> Response:
     for column in columns:
         if column not in table.columns:
             raise missing_column(table, column)
+    if ctx.prefer.get("missing") == "default":
+        # A column no row gives is left out, so PostgreSQL applies its default itself: the only
+        # way for identity and generated columns, and no sequence privilege is needed.
+        given = [c for c in columns if any(c in r for r in rows)]
+        columns = given or columns
     resolution = ctx.prefer.get("resolution")
     on_conflict = parse_columns(ctx.query.on_conflict) if ctx.query.on_conflict else None
     if not (on_conflict or table.primary_key):

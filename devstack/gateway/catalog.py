@@ -13,8 +13,11 @@ import psycopg
 
 _TABLES = """
 select n.nspname, c.relname, a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod),
-       pg_catalog.pg_get_expr(d.adbin, d.adrelid),
-       coalesce(a.attnum = any(pk.conkey), false)
+       case when a.attidentity <> '' then pg_catalog.format('nextval(%%L::regclass)',
+              pg_catalog.pg_get_serial_sequence(pg_catalog.format('%%I.%%I', n.nspname, c.relname),
+                                                a.attname))
+            when a.attgenerated = '' then pg_catalog.pg_get_expr(d.adbin, d.adrelid) end,
+       coalesce(a.attnum = any(pk.conkey), false), a.attidentity = 'a' or a.attgenerated <> ''
 from pg_catalog.pg_class c
 join pg_catalog.pg_namespace n on n.oid = c.relnamespace
 join pg_catalog.pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
@@ -89,8 +92,9 @@ order by s.setdatabase
 class Column:
     name: str
     type: str
-    default: str | None
+    default: str | None  # an identity column's is its sequence's nextval
     primary: bool
+    always: bool = False  # generated, or identity GENERATED ALWAYS: only DEFAULT may be inserted
 
 
 @dataclass(frozen=True)
@@ -164,6 +168,7 @@ class Catalog:
         self.tables: dict[tuple[str, str], Table] = {}
         self.functions: dict[tuple[str, str], list[Function]] = {}
         self.role_settings: dict[str, dict[str, str]] = {}
+        self.timezones: frozenset[str] = frozenset()
 
     async def load(self, conn: psycopg.AsyncConnection[Any], schemas: list[str]) -> None:
         tables: dict[tuple[str, str], Table] = {}
@@ -171,9 +176,9 @@ class Catalog:
         roles: dict[str, dict[str, str]] = {}
         params = {"schemas": schemas}
         cur = await conn.execute(_TABLES, params)
-        for schema, rel, col, col_type, default, primary in await cur.fetchall():
+        for schema, rel, col, col_type, default, primary, always in await cur.fetchall():
             table = tables.setdefault((schema, rel), Table(schema, rel))
-            table.columns[col] = Column(col, col_type, default, primary)
+            table.columns[col] = Column(col, col_type, default, primary, always)
         cur = await conn.execute(_UNIQUE_KEYS, params)
         for schema, rel, cols in await cur.fetchall():
             if (schema, rel) in tables:
@@ -189,6 +194,8 @@ class Catalog:
         for row in await cur.fetchall():
             fn = _function_from_row(row)
             functions.setdefault((fn.schema, fn.name), []).append(fn)
+        cur = await conn.execute("select name from pg_catalog.pg_timezone_names")
+        self.timezones = frozenset(name for (name,) in await cur.fetchall())
         cur = await conn.execute(_ROLE_SETTINGS)
         for role, key, value in await cur.fetchall():
             roles.setdefault(role, {})[key] = value

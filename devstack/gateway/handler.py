@@ -18,7 +18,7 @@ from devstack.gateway.auth import TokenVerifier, bearer_token
 from devstack.gateway.catalog import Catalog, Function, Table
 from devstack.gateway.errors import ApiError, pgrst
 from devstack.gateway.executor import Executor, Transaction
-from devstack.gateway.request import Prefer, Query, wants_object
+from devstack.gateway.request import Prefer, Query, negotiate
 from devstack.gateway.response import Response
 from devstack.gateway.settings import GatewaySettings
 
@@ -153,13 +153,20 @@ class Gateway:
         if method == "OPTIONS":
             return Response(200, {"Allow": _ALLOW})
         schema, profiled = self._schema(method, headers)
-        singular = wants_object(headers.get("accept"))
+        singular, variant = negotiate(headers.get("accept"))
         prefer = Prefer.parse(headers.get("prefer"))
         params = parse_qsl(raw_query, keep_blank_values=True) if raw_query else []
         search_path = _search_path(schema, tuple(self.settings.extra_search_path))
         request_headers = {k: v for k, v in headers.items() if k != "cookie"} \
             if "cookie" in headers else headers
-        tx = Transaction(role, self.catalog.role_settings.get(role, {}), search_path, claims,
+        role_settings = self.catalog.role_settings.get(role, {})
+        timezone = prefer.get("timezone")
+        if timezone is not None:
+            if timezone in self.catalog.timezones:  # PostgREST ignores an unknown zone
+                role_settings = {**role_settings, "timezone": timezone}
+            else:
+                del prefer.values["timezone"]
+        tx = Transaction(role, role_settings, search_path, claims,
                          method, path, request_headers, _cookies(headers.get("cookie")),
                          read_only=method in ("GET", "HEAD"), pre_request=self.settings.pre_request)
         is_rpc = len(segments) == 2 and segments[0] == "rpc"
@@ -170,7 +177,7 @@ class Gateway:
             query=Query.parse(params, defer_filters=is_rpc), prefer=prefer, singular=singular,
             authenticated=role != self.settings.anon_role, range_header=headers.get("range"),
             body=body, base_headers={"Content-Profile": schema} if profiled else {},
-            content_type=headers.get("content-type"))
+            content_type=headers.get("content-type"), variant=variant)
         if is_rpc:
             return await rpc.call(ctx, segments[1], await self._functions(schema, segments[1]))
         table = await self._table(schema, segments[0])

@@ -24,6 +24,7 @@ class Returning:
     mode: str  # minimal | headers-only | representation
     select: sql.Composable | None = None
     shape: str = "none"  # body shape for representation: array | object
+    variant: str = "json"  # json | csv | stripped
 
     def sql(self, table: Table) -> sql.Composable:
         if self.mode == "representation" and self.select is not None:
@@ -90,7 +91,7 @@ def insert(table: Table, columns: list[str], rows_json: str, returning: Returnin
             source += sql.SQL(" ON CONFLICT ({}) DO NOTHING").format(conflict)
     source += returning.sql(table)
     return wrap(source, shape=returning.body_shape(), extra=_location(returning, table),
-                inserted=merge and bool(target))
+                inserted=merge and bool(target), variant=returning.variant)
 
 
 def update(table: Table, body_json: str, columns: list[str], where: sql.Composable,
@@ -100,7 +101,7 @@ def update(table: Table, body_json: str, columns: list[str], where: sql.Composab
         source = sql.SQL("SELECT {} FROM {} WHERE false").format(
             returning.select if returning.mode == "representation" and returning.select
             else sql.SQL("1"), rel)
-        return wrap(source, shape=returning.body_shape())
+        return wrap(source, shape=returning.body_shape(), variant=returning.variant)
     cols = [table.columns[c] for c in columns]
     record = sql.SQL(", ").join(
         sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(c.type)) for c in cols)
@@ -112,9 +113,9 @@ def update(table: Table, body_json: str, columns: list[str], where: sql.Composab
         "AS pgrst_r({rec})) pgrst_body{where}"
     ).format(rel=rel, sets=sets, body=sql.Literal(body_json), rec=record, where=where)
     source += returning.sql(table)
-    return wrap(source, shape=returning.body_shape())
+    return wrap(source, shape=returning.body_shape(), variant=returning.variant)
 
 
 def delete(table: Table, where: sql.Composable, returning: Returning) -> sql.Composed:
     source = sql.SQL("DELETE FROM {}{}").format(table_ident(table), where) + returning.sql(table)
-    return wrap(source, shape=returning.body_shape())
+    return wrap(source, shape=returning.body_shape(), variant=returning.variant)

@@ -58,16 +58,25 @@ class Prefer:
         return self.values.get(key)
 
 
-def wants_object(accept: str | None) -> bool:
-    """True for the singular media type; 406 PGRST107 for media types we cannot produce."""
+_ARRAY_MEDIA = "application/vnd.pgrst.array+json"
+
+
+def negotiate(accept: str | None) -> tuple[bool, str]:
+    """(singular, variant) of the first media type of Accept we can produce, variant being
+    json, csv or stripped (`nulls=stripped`); 406 PGRST107 when there is none."""
     if not accept:
-        return False
+        return False, "json"
     for part in accept.split(","):
-        media = part.split(";")[0].strip().lower()
+        media, *params = [p.strip().lower() for p in part.split(";")]
+        stripped = "nulls=stripped" in [p.replace(" ", "") for p in params]
         if media in OBJECT_MEDIA:
-            return True
+            return True, "stripped" if stripped else "json"
+        if media == _ARRAY_MEDIA:
+            return False, "stripped" if stripped else "json"
+        if media == "text/csv":
+            return False, "csv"
         if media in _JSON_MEDIA or not media:
-            return False
+            return False, "json"
     raise pgrst(406, "PGRST107", f"None of these media types are available: {accept}")
 
 

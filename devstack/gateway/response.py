@@ -20,6 +20,15 @@ class Response:
     body: bytes = b""
 
 
+def media_type(singular: bool, variant: str) -> str:
+    if variant == "csv":
+        return "text/csv; charset=utf-8"
+    if variant == "stripped":
+        kind = "object" if singular else "array"
+        return f"application/vnd.pgrst.{kind}+json; nulls=stripped; charset=utf-8"
+    return OBJECT_TYPE if singular else JSON_TYPE
+
+
 def singular_error(n: int) -> ApiError:
     return pgrst(406, "PGRST116", "Cannot coerce the result to a single JSON object",
                  f"The result contains {n} rows")

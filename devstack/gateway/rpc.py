@@ -151,7 +151,7 @@ async def call(ctx: Context, name: str, candidates: list[Function]) -> Response:
     stmt = statements.read_rpc(
         fn, prefix, call_sql, select=select, joins=joins, where=where,
         order=render.order_sql(call_ident, ctx.query.order), page=statements.Page(lower, limit),
-        count=ctx.count_requested(), singular=ctx.singular)
+        count=ctx.count_requested(), singular=ctx.singular, variant=ctx.variant)
 
     def check(result: Result) -> ApiError | None:
         if ctx.singular and result.page_total != 1:

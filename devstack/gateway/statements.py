@@ -38,8 +38,30 @@ class Page:
         return limit + offset
 
 
-def body_sql(shape: str) -> sql.Composable:
-    """shape: array | object | scalar | setscalar | none."""
+_CSV = (
+    # PostgREST's CSV: the keys of the first row as the header line, then each row's record
+    # text without its parentheses.
+    "(SELECT coalesce(pg_catalog.string_agg(pgrst_k.k, ','), '') FROM (SELECT "
+    "pg_catalog.json_object_keys(pgrst_h.r)::text AS k FROM (SELECT pg_catalog.row_to_json(hh)"
+    " AS r FROM pgrst_source AS hh LIMIT 1) pgrst_h) pgrst_k) || pg_catalog.chr(10) || "
+    "coalesce(pg_catalog.string_agg(substring(_postgrest_t::text, 2, "
+    "pg_catalog.length(_postgrest_t::text) - 2), pg_catalog.chr(10)), '')"
+)
+_STRIPPED = {
+    "array": "coalesce(pg_catalog.json_agg(pg_catalog.json_strip_nulls("
+             "pg_catalog.row_to_json(_postgrest_t))), '[]')::text",
+    "object": "(pg_catalog.json_agg(pg_catalog.json_strip_nulls("
+              "pg_catalog.row_to_json(_postgrest_t))) -> 0)::text",
+}
+
+
+def body_sql(shape: str, variant: str = "json") -> sql.Composable:
+    """shape: array | object | scalar | setscalar | none; variant: json | csv | stripped (for
+    rows: arrays and objects)."""
+    if variant == "csv" and shape == "array":
+        return sql.SQL(_CSV)
+    if variant == "stripped" and shape in _STRIPPED:
+        return sql.SQL(_STRIPPED[shape])
     return sql.SQL({
         "array": "coalesce(pg_catalog.json_agg(_postgrest_t), '[]')::text",
         "object": "(pg_catalog.json_agg(_postgrest_t) -> 0)::text",
@@ -52,13 +74,13 @@ def body_sql(shape: str) -> sql.Composable:
 
 def wrap(source: sql.Composable, *, shape: str, total: sql.Composable | None = None,
          page: sql.Composable | None = None, extra: sql.Composable | None = None,
-         inserted: bool = False) -> sql.Composed:
+         inserted: bool = False, variant: str = "json") -> sql.Composed:
     return sql.SQL(
         "WITH pgrst_source AS ({source}) SELECT {total} AS total, "
         "pg_catalog.count(_postgrest_t) AS page_total, {body} AS body, {extra} AS extra{tail}, "
         "{inserted} AS inserted FROM (SELECT * FROM pgrst_source{page}) _postgrest_t"
     ).format(
-        source=source, total=total if total is not None else sql.NULL, body=body_sql(shape),
+        source=source, total=total if total is not None else sql.NULL, body=body_sql(shape, variant),
         extra=extra if extra is not None else sql.NULL, tail=_TAIL,
         inserted=sql.SQL(_INSERTED_GUC) if inserted else sql.NULL,
         page=page if page is not None else sql.SQL(""),
@@ -71,7 +93,8 @@ def table_ident(table: Table) -> sql.Identifier:
 
 def read_table(table: Table, select: sql.Composable, where: sql.Composable,
                order: sql.Composable, page: Page, *, count: bool, shape: str,
-               joins: sql.Composable | None = None, count_joins: bool = False) -> sql.Composed:
+               joins: sql.Composable | None = None, count_joins: bool = False,
+               variant: str = "json") -> sql.Composed:
     """`count_joins`: the WHERE refers to the embeds' lateral joins, so the count needs them."""
     rel = table_ident(table)
     joined = joins if joins is not None else sql.SQL("")
@@ -79,7 +102,7 @@ def read_table(table: Table, select: sql.Composable, where: sql.Composable,
                                                           page.sql())
     total = sql.SQL("(SELECT pg_catalog.count(*) FROM {}{}{})").format(
         rel, joined if count_joins else sql.SQL(""), where) if count else None
-    return wrap(source, shape=shape, total=total)
+    return wrap(source, shape=shape, total=total, variant=variant)
 
 
 def _json_body_columns(columns: list[tuple[str, str]]) -> sql.Composable:
@@ -109,7 +132,8 @@ def rpc_call(fn: Function, args: dict[str, object] | None, body_json: str | byte
 
 def read_rpc(fn: Function, prefix: sql.Composable | None, call: sql.Composable, *,
              select: sql.Composable, where: sql.Composable, order: sql.Composable, page: Page,
-             count: bool, singular: bool, joins: sql.Composable | None = None) -> sql.Composed:
+             count: bool, singular: bool, joins: sql.Composable | None = None,
+             variant: str = "json") -> sql.Composed:
     from_args = sql.SQL(" FROM {}").format(prefix) if prefix is not None else sql.SQL("")
     if fn.returns_void:
         return wrap(sql.SQL("SELECT {}{}").format(call, from_args), shape="none")
@@ -132,7 +156,7 @@ def read_rpc(fn: Function, prefix: sql.Composable | None, call: sql.Composable, 
             shape = "setscalar_object" if singular else "scalar"
         else:
             shape = "setscalar_object" if singular else "setscalar"
-    return wrap(source, shape=shape, total=total, page=page.sql())
+    return wrap(source, shape=shape, total=total, page=page.sql(), variant=variant)
 
 
 @lru_cache(maxsize=1024)
