@@ -122,12 +122,22 @@ async def read(ctx: Context, table: Table) -> Response:
         where = render.where_sql(rel, ctx.query.filters, _column_type(table))
     lower, limit = page_bounds(ctx.query, ctx.range_header if ctx.method == "GET" else None,
                                ctx.gateway.settings.max_rows)
+    method = ctx.prefer.get("count")
     stmt = statements.read_table(
         table, select, where, render.order_sql(rel, ctx.query.order),
-        statements.Page(lower, limit), count=ctx.count_requested(),
+        statements.Page(lower, limit), count=method in ("exact", "estimated"),
         shape="object" if ctx.singular else "array", joins=joins, count_joins=count_joins,
         variant=ctx.variant)
-    result = await ctx.gateway.executor.run(ctx.tx, stmt, authenticated=ctx.authenticated)
+    explain = sql.SQL("SELECT 1 FROM {}{}{}").format(rel, joins if count_joins else sql.SQL(""),
+                                                     where) \
+        if method in ("planned", "estimated") else None
+    result = await ctx.gateway.executor.run(ctx.tx, stmt, authenticated=ctx.authenticated,
+                                            explain=explain)
+    if result.planned is not None:
+        # estimated: exact up to db-max-rows, the planner's estimate above it (PostgREST's rule)
+        cap = ctx.gateway.settings.max_rows
+        if method == "planned" or (cap is not None and result.planned > cap):
+            result.total = result.planned
     return read_response(ctx, result, lower, head=ctx.method == "HEAD")
 
 

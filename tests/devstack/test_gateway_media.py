@@ -28,10 +28,16 @@ insert into public.entries (label, qty, note) values ('plain', 2, null), ('a,b "
 
 
 @pytest.fixture(scope="module")
-def media_url(database_factory: Any) -> Iterator[str]:
-    url = database_factory(migrate=False)
+def media_db(database_factory: Any) -> str:
+    url: str = database_factory(migrate=False)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(MEDIA_SQL)
+    return url
+
+
+@pytest.fixture(scope="module")
+def media_url(media_db: str) -> Iterator[str]:
+    url = media_db
     settings = GatewaySettings(database_url=login_url(url, "authenticator"),
                                jwt_secret=GW_SECRET, pool_max=2)
     with ServerThread(create_app(settings), name="gateway-media") as server:
@@ -95,3 +101,20 @@ def test_missing_default_fills_defaults_and_leaves_identity_and_generated_alone(
     nulls = api.post("/entries", json=[{"label": "n-1", "qty": 2}, {"label": "n-2"}],
                      params={"columns": "label,qty"})
     assert (nulls.status_code, nulls.json()["code"]) == (400, "23502")
+
+
+def test_planned_count_is_the_planners_estimate_and_estimated_is_exact_below_max_rows(
+        api: httpx.Client, media_db: str) -> None:
+    planned = api.get("/entries", params={"select": "id", "limit": "1", "qty": "gte.2"},
+                      headers={"Prefer": "count=planned"})
+    with psycopg.connect(media_db) as conn:
+        row = conn.execute("explain (format json) select 1 from public.entries "
+                           "where qty >= 2").fetchone()
+    assert row is not None
+    assert planned.headers["Content-Range"] == f"0-0/{row[0][0]['Plan']['Plan Rows']}"
+    assert planned.headers["Preference-Applied"] == "count=planned"
+    exact = api.get("/entries", params={"select": "id", "limit": "1"},
+                    headers={"Prefer": "count=exact"})
+    estimated = api.get("/entries", params={"select": "id", "limit": "1"},
+                        headers={"Prefer": "count=estimated"})
+    assert estimated.headers["Content-Range"] == exact.headers["Content-Range"]
