@@ -17,7 +17,8 @@ select n.nspname, c.relname, a.attname, pg_catalog.format_type(a.atttypid, a.att
               pg_catalog.pg_get_serial_sequence(pg_catalog.format('%%I.%%I', n.nspname, c.relname),
                                                 a.attname))
             when a.attgenerated = '' then pg_catalog.pg_get_expr(d.adbin, d.adrelid) end,
-       coalesce(a.attnum = any(pk.conkey), false), a.attidentity = 'a' or a.attgenerated <> ''
+       coalesce(a.attnum = any(pk.conkey), false), a.attidentity = 'a' or a.attgenerated <> '',
+       a.attnotnull
 from pg_catalog.pg_class c
 join pg_catalog.pg_namespace n on n.oid = c.relnamespace
 join pg_catalog.pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
@@ -95,6 +96,7 @@ class Column:
     default: str | None  # an identity column's is its sequence's nextval
     primary: bool
     always: bool = False  # generated, or identity GENERATED ALWAYS: only DEFAULT may be inserted
+    not_null: bool = False
 
 
 @dataclass(frozen=True)
@@ -176,9 +178,10 @@ class Catalog:
         roles: dict[str, dict[str, str]] = {}
         params = {"schemas": schemas}
         cur = await conn.execute(_TABLES, params)
-        for schema, rel, col, col_type, default, primary, always in await cur.fetchall():
+        for schema, rel, col, col_type, default, primary, always, not_null in \
+                await cur.fetchall():
             table = tables.setdefault((schema, rel), Table(schema, rel))
-            table.columns[col] = Column(col, col_type, default, primary, always)
+            table.columns[col] = Column(col, col_type, default, primary, always, not_null)
         cur = await conn.execute(_UNIQUE_KEYS, params)
         for schema, rel, cols in await cur.fetchall():
             if (schema, rel) in tables:

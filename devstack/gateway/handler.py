@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl
 import psycopg
 from psycopg import sql
 
-from devstack.gateway import actions, rpc, single_upsert
+from devstack.gateway import actions, openapi, rpc, single_upsert
 from devstack.gateway.auth import TokenVerifier, bearer_token
 from devstack.gateway.catalog import Catalog, Function, Table
 from devstack.gateway.errors import ApiError, pgrst
@@ -135,6 +135,16 @@ class Gateway:
                         + ", ".join(self.settings.schemas))
         return profile, True
 
+    async def _openapi(self, tx: Transaction, schema: str, host: str | None, role: str
+                       ) -> Response:
+        tables = [t for (s, _), t in self.catalog.tables.items() if s == schema]
+        functions = [f for (s, _), fns in self.catalog.functions.items() if s == schema
+                     for f in fns]
+        result = await self.executor.run(tx, openapi.visible_sql(tables, functions),
+                                         authenticated=role != self.settings.anon_role)
+        return Response(200, {"Content-Type": openapi.MEDIA_TYPE},
+                        openapi.document(self.catalog, schema, result.body, host))
+
     async def handle(self, method: str, path: str, raw_query: str, headers: dict[str, str],
                      body: bytes) -> Response:
         try:
@@ -169,6 +179,8 @@ class Gateway:
         tx = Transaction(role, role_settings, search_path, claims,
                          method, path, request_headers, _cookies(headers.get("cookie")),
                          read_only=method in ("GET", "HEAD"), pre_request=self.settings.pre_request)
+        if not segments and method in ("GET", "HEAD"):
+            return await self._openapi(tx, schema, headers.get("host"), role)
         is_rpc = len(segments) == 2 and segments[0] == "rpc"
         if not is_rpc and len(segments) != 1:
             raise pgrst(404, "PGRST125", f"Invalid path specified in request URL: {path}")

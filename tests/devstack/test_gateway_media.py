@@ -3,6 +3,7 @@ with missing=default over identity, generated and defaulted columns."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -118,3 +119,31 @@ def test_planned_count_is_the_planners_estimate_and_estimated_is_exact_below_max
     estimated = api.get("/entries", params={"select": "id", "limit": "1"},
                         headers={"Prefer": "count=estimated"})
     assert estimated.headers["Content-Range"] == exact.headers["Content-Range"]
+
+
+def test_root_is_the_openapi_document_of_what_the_caller_may_use(media_url: str,
+                                                                 media_db: str) -> None:
+    with psycopg.connect(media_db, autocommit=True) as conn:
+        conn.execute("create table if not exists public.hidden (id int primary key)")
+        conn.execute("revoke all on public.hidden from anon, authenticated")
+        conn.execute("create or replace function public.twice(n int) returns int "
+                     "language sql immutable as $$ select n * 2 $$")
+        conn.execute("notify pgrst, 'reload schema'")
+    deadline = time.monotonic() + 5
+    while True:
+        r = httpx.get(media_url + "/", headers={"Authorization": f"Bearer {mint()}"})
+        if "/rpc/twice" in r.json()["paths"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert r.status_code == 200
+    assert r.headers["Content-Type"] == "application/openapi+json; charset=utf-8"
+    doc = r.json()
+    assert doc["swagger"] == "2.0"
+    assert {"/", "/entries", "/rpc/twice"} <= set(doc["paths"])
+    assert "/hidden" not in doc["paths"]  # no privilege, not listed
+    entries = doc["definitions"]["entries"]
+    assert entries["required"] == ["label"]
+    assert entries["properties"]["qty"] == {"format": "integer", "type": "integer",
+                                            "default": "1"}
+    assert entries["properties"]["id"]["description"].startswith("Note:\nThis is a Primary Key")
+    assert doc["paths"]["/rpc/twice"]["post"]["parameters"][0]["schema"]["required"] == ["n"]
