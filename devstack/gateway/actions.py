@@ -142,11 +142,23 @@ async def read(ctx: Context, table: Table) -> Response:
 
 
 def returning_for(ctx: Context, table: Table) -> mutations.Returning:
-    ctx.query.reject_embedded()
     mode = ctx.prefer.get("return") or "minimal"
-    select = render.select_sql(statements.table_ident(table), parse_select(ctx.query.select)) \
-        if mode == "representation" else None
-    return mutations.Returning(mode, select, "object" if ctx.singular else "array", ctx.variant)
+    shape = "object" if ctx.singular else "array"
+    if mode != "representation":
+        ctx.query.reject_embedded()
+        return mutations.Returning(mode, None, shape, ctx.variant)
+    items = parse_select(ctx.query.select)
+    if embed.has_embeds(items) or ctx.query.embedded:
+        # The written rows are read back with their embeds from the statement's RETURNING.
+        planned = embed.Planner(ctx.gateway.catalog.tables, ctx.query.embedded).plan(
+            table, mutations.WRITTEN, items)
+        where = render.where_sql(mutations.WRITTEN, [], _column_type(table), planned.labels,
+                                 planned.conditions)
+        return mutations.Returning(mode, None, shape, ctx.variant, embedded=(
+            planned.select_sql(), planned.joins_sql() + where))
+    ctx.query.reject_embedded()
+    select = render.select_sql(statements.table_ident(table), items)
+    return mutations.Returning(mode, select, shape, ctx.variant)
 
 
 def _mutation_check(ctx: Context) -> Any:

@@ -74,13 +74,19 @@ def body_sql(shape: str, variant: str = "json") -> sql.Composable:
 
 def wrap(source: sql.Composable, *, shape: str, total: sql.Composable | None = None,
          page: sql.Composable | None = None, extra: sql.Composable | None = None,
-         inserted: bool = False, variant: str = "json") -> sql.Composed:
+         inserted: bool = False, variant: str = "json",
+         written: sql.Composable | None = None) -> sql.Composed:
+    """`written`: a data-modifying statement run first as `pgrst_written`, which `source` reads
+    (a write cannot sit inside the CTE of a read)."""
+    before = sql.SQL("pgrst_written AS ({}), ").format(written) if written is not None \
+        else sql.SQL("")
     return sql.SQL(
-        "WITH pgrst_source AS ({source}) SELECT {total} AS total, "
+        "WITH {before}pgrst_source AS ({source}) SELECT {total} AS total, "
         "pg_catalog.count(_postgrest_t) AS page_total, {body} AS body, {extra} AS extra{tail}, "
         "{inserted} AS inserted FROM (SELECT * FROM pgrst_source{page}) _postgrest_t"
     ).format(
-        source=source, total=total if total is not None else sql.NULL, body=body_sql(shape, variant),
+        before=before, source=source, total=total if total is not None else sql.NULL,
+        body=body_sql(shape, variant),
         extra=extra if extra is not None else sql.NULL, tail=_TAIL,
         inserted=sql.SQL(_INSERTED_GUC) if inserted else sql.NULL,
         page=page if page is not None else sql.SQL(""),

@@ -84,10 +84,16 @@ language sql stable as $$ select * from public.orders order by id $$;
 
 
 @pytest.fixture(scope="module")
-def embed_url(database_factory: Any) -> Iterator[str]:
-    url = database_factory(migrate=False)
+def embed_db(database_factory: Any) -> str:
+    url: str = database_factory(migrate=False)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(EMBED_SQL)
+    return url
+
+
+@pytest.fixture(scope="module")
+def embed_url(embed_db: str) -> Iterator[str]:
+    url = embed_db
     settings = GatewaySettings(database_url=login_url(url, "authenticator"),
                                jwt_secret=GW_SECRET, pool_max=2)
     with ServerThread(create_app(settings), name="gateway-embed") as server:
@@ -248,3 +254,34 @@ def test_one_to_many_with_a_column_hint(api: httpx.Client) -> None:
     assert [[e["id"] for e in o["ledger"]] for o in rows] == [[1], [2], []]
     refunds = get(api, "/orders", select="id,ledger!ledger_refund_of_fkey(amount)", id="eq.2")
     assert refunds == [{"id": 2, "ledger": [{"amount": -200}]}]
+
+
+def test_written_rows_come_back_with_their_embeds(embed_url: str, embed_db: str) -> None:
+    with psycopg.connect(embed_db, autocommit=True) as conn:
+        conn.execute("grant insert, update, delete on public.ledger to authenticated")
+        conn.execute("create policy ledger_insert on public.ledger for insert to authenticated "
+                     "with check (owner_id = (select auth.uid()))")
+        conn.execute("create policy ledger_update on public.ledger for update to authenticated "
+                     "using (owner_id = (select auth.uid()))")
+        conn.execute("create policy ledger_delete on public.ledger for delete to authenticated "
+                     "using (owner_id = (select auth.uid()))")
+    headers = {"Authorization": f"Bearer {mint()}", "Prefer": "return=representation"}
+    created = httpx.post(embed_url + "/ledger",
+                         params={"select": "id,amount,orders!order_id(status)"},
+                         json={"id": 10, "owner_id": ALICE, "order_id": 3, "amount": 7},
+                         headers=headers)
+    assert created.status_code == 201, created.text
+    assert created.json() == [{"id": 10, "amount": 7, "orders": {"status": "pending"}}]
+    updated = httpx.patch(embed_url + "/ledger",
+                          params={"id": "eq.10", "select": "amount,...orders!order_id(status)"},
+                          json={"amount": 8},
+                          headers={**headers, "Accept": "application/vnd.pgrst.object+json"})
+    assert updated.json() == {"amount": 8, "status": "pending"}
+    deleted = httpx.delete(embed_url + "/ledger",
+                           params={"id": "eq.10", "select": "id,owner:people(name)"},
+                           headers=headers)
+    assert deleted.json() == [{"id": 10, "owner": {"name": "Alice"}}]
+    flat = httpx.post(embed_url + "/ledger", params={"orders.status": "eq.paid"},
+                      json={"id": 11, "owner_id": ALICE, "amount": 1},
+                      headers={"Authorization": f"Bearer {mint()}"})
+    assert (flat.status_code, flat.json()["code"]) == (400, "PGRST108")
