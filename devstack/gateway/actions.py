@@ -109,6 +109,7 @@ async def read(ctx: Context, table: Table) -> Response:
     items = parse_select(ctx.query.select)
     joins: sql.Composable = sql.SQL("")
     count_joins = False
+    related: dict[str, sql.Composable | None] = {}
     if embed.has_embeds(items) or ctx.query.embedded:
         planned = embed.Planner(ctx.gateway.catalog.tables, ctx.query.embedded).plan(
             table, rel, items)
@@ -117,6 +118,7 @@ async def read(ctx: Context, table: Table) -> Response:
                                  planned.conditions)
         count_joins = bool(planned.conditions) or embed.uses_labels(ctx.query.filters,
                                                                      planned.labels)
+        related = planned.related
     else:
         select = render.select_sql(rel, items)
         where = render.where_sql(rel, ctx.query.filters, _column_type(table))
@@ -124,7 +126,7 @@ async def read(ctx: Context, table: Table) -> Response:
                                ctx.gateway.settings.max_rows)
     method = ctx.prefer.get("count")
     stmt = statements.read_table(
-        table, select, where, render.order_sql(rel, ctx.query.order),
+        table, select, where, render.order_sql(rel, ctx.query.order, related, table.name),
         statements.Page(lower, limit), count=method in ("exact", "estimated"),
         shape="object" if ctx.singular else "array", joins=joins, count_joins=count_joins,
         variant=ctx.variant)

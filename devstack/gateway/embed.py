@@ -1,11 +1,11 @@
 """Resource embedding as SQL: one statement, each embedded resource a LEFT JOIN LATERAL subquery
 that reads the related table as the caller (its own RLS applies) and aggregates to JSON.
 
-to-one   LEFT JOIN LATERAL (SELECT row_to_json(r) AS body FROM (<child rows>) r) e ON TRUE
-to-many  LEFT JOIN LATERAL (SELECT json_agg(r) AS body FROM (<child rows>) r) e ON TRUE
+to-one   LEFT JOIN LATERAL (SELECT row_to_json(r) AS pgrst_body, r.* FROM (<child rows>) r) e
+to-many  LEFT JOIN LATERAL (SELECT json_agg(r) AS pgrst_body FROM (<child rows>) r) e
 spread   the child's columns hoisted into the parent (arrays of values for to-many)
 
-`e.body IS NULL` means no related row: `!inner` puts `IS NOT NULL` in the parent's WHERE, and
+`e.pgrst_body IS NULL` means no related row: `!inner` puts `IS NOT NULL` in the parent's WHERE, and
 `rel=is.null` / `rel=not.is.null` filter on it. Embedded filters, order and paging (`rel.col=`,
 `rel.order=`, `rel.limit=`) shape the child rows only.
 """
@@ -23,7 +23,7 @@ from devstack.gateway.grammar import Embed, Filter, Logic, Selection, SelectItem
 from devstack.gateway.request import EmbedParams, not_embedded
 
 _FOUND = sql.Identifier("pgrst_found")
-_BODY = sql.Identifier("body")
+_BODY = sql.Identifier("pgrst_body")
 
 
 @dataclass
@@ -36,6 +36,8 @@ class Selected:
     conditions: list[sql.Composable] = field(default_factory=list)
     labels: dict[str, sql.Composable] = field(default_factory=dict)
     names: list[str] = field(default_factory=list)
+    # label -> the lateral exposing a to-one embed's columns (None: to-many), for related order
+    related: dict[str, sql.Composable | None] = field(default_factory=dict)
 
     def select_sql(self) -> sql.Composable:
         return sql.SQL(", ").join(self.select) if self.select else sql.SQL("NULL AS pgrst_empty")
@@ -124,7 +126,7 @@ class Planner:
         inner = sql.SQL("SELECT {} FROM {} AS {}{} WHERE {}{}{}").format(
             child.select_sql(), sql.Identifier(rel.target.schema, rel.target.name), child_q,
             child.joins_sql(), sql.SQL(" AND ").join(conditions),
-            render.order_sql(child_q, params.order), page)
+            render.order_sql(child_q, params.order, child.related, rel.target.name), page)
         if item.spread:
             found = sql.SQL("{}.{}").format(lateral, _FOUND)
             if rel.to_one:
@@ -145,18 +147,19 @@ class Planner:
             out.names.extend(child.names)
         else:
             found = sql.SQL("{}.{}").format(lateral, _BODY)
-            if rel.to_one:
-                body = sql.SQL("SELECT pg_catalog.row_to_json({}) AS body FROM ({}) {}").format(
-                    rows, inner, rows)
+            if rel.to_one:  # the columns too, typed, for a related order
+                body = sql.SQL("SELECT pg_catalog.row_to_json({}) AS pgrst_body, {}.* "
+                               "FROM ({}) {}").format(rows, rows, inner, rows)
                 value: sql.Composable = found
             else:
-                body = sql.SQL("SELECT pg_catalog.json_agg({}) AS body FROM ({}) {}").format(
-                    rows, inner, rows)
+                body = sql.SQL("SELECT pg_catalog.json_agg({}) AS pgrst_body FROM ({}) {}"
+                               ).format(rows, inner, rows)
                 value = sql.SQL("coalesce({}, '[]'::json)").format(found)
             if item.items:  # an empty embed `rel()` only filters (with !inner), never shows
                 out.select.append(sql.SQL("{} AS {}").format(value, sql.Identifier(item.label)))
                 out.names.append(item.label)
         out.joins.append(sql.SQL(" LEFT JOIN LATERAL ({}) {} ON TRUE").format(body, lateral))
+        out.related[item.label] = lateral if rel.to_one else None
         out.labels[item.label] = found
         if item.join == "inner":
             out.conditions.append(sql.SQL("{} IS NOT NULL").format(found))

@@ -17,6 +17,7 @@ FTS = frozenset({"fts", "plfts", "phfts", "wfts"})
 IS_VALUES = frozenset({"null", "not_null", "true", "false", "unknown"})
 _OP_RE = re.compile(r"([a-z]+)(?:\(([A-Za-z0-9_]+)\))?")
 _PATH_RE = re.compile(r"(->>|->)")
+_RELATED_ORDER_RE = re.compile(r"^([^.()]+)\(([^()]+)\)(.*)$")
 _AGGREGATE_RE = re.compile(r"(?:\w+\.)?(count|sum|avg|min|max)\(\)")
 
 
@@ -77,6 +78,7 @@ class OrderTerm:
     field: Field
     descending: bool = False
     nulls: str | None = None
+    relation: str | None = None  # `rel(col)`: a column of a to-one embed
 
 
 def _unquote(name: str) -> str:
@@ -258,7 +260,12 @@ def _parse_embed(part: str, whole: str) -> Embed:
 def parse_order(text: str) -> list[OrderTerm]:
     terms: list[OrderTerm] = []
     for raw in split_top(text):
-        pieces = raw.strip().split(".")
+        relation: str | None = None
+        head = raw.strip()
+        related = _RELATED_ORDER_RE.match(head)
+        if related:
+            relation, head = related.group(1), related.group(2) + related.group(3)
+        pieces = head.split(".")
         field = parse_field(pieces[0])
         descending, nulls = False, None
         for modifier in pieces[1:]:
@@ -270,7 +277,7 @@ def parse_order(text: str) -> list[OrderTerm]:
                 raise parse_error(f'"failed to parse order ({text})" (line 1, column 1)',
                                   'unexpected "' + modifier + '" expecting "asc", "desc", '
                                   '"nullsfirst" or "nullslast"')
-        terms.append(OrderTerm(field, descending, nulls))
+        terms.append(OrderTerm(field, descending, nulls, relation))
     return terms
 
 

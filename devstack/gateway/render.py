@@ -136,7 +136,11 @@ def select_sql(qualifier: sql.Composable, items: list[Selection]) -> sql.Composa
     return sql.SQL(", ").join(parts)
 
 
-def order_sql(qualifier: sql.Composable, terms: list[OrderTerm]) -> sql.Composable:
+def order_sql(qualifier: sql.Composable, terms: list[OrderTerm],
+              related: dict[str, sql.Composable | None] | None = None,
+              origin: str = "") -> sql.Composable:
+    """`related`: embed label -> the lateral holding a to-one embed's columns (None for a
+    to-many embed, which cannot order its parent)."""
     if not terms:
         return sql.SQL("")
     rendered = []
@@ -144,5 +148,17 @@ def order_sql(qualifier: sql.Composable, terms: list[OrderTerm]) -> sql.Composab
         text = " DESC" if term.descending else " ASC"
         if term.nulls:
             text += " NULLS " + term.nulls.upper()
-        rendered.append(field_sql(qualifier, term.field) + sql.SQL(text))
+        target = qualifier
+        if term.relation is not None:
+            if related is None or term.relation not in related:
+                raise pgrst(400, "PGRST108", f"'{term.relation}' is not an embedded resource in "
+                            "this request", None, f"Verify that '{term.relation}' is included "
+                            "in the 'select' query parameter.")
+            lateral = related[term.relation]
+            if lateral is None:
+                raise pgrst(400, "PGRST118", f"A related order on '{term.relation}' is not "
+                            "possible", f"'{origin}' and '{term.relation}' do not form a "
+                            "many-to-one or one-to-one relationship")
+            target = lateral
+        rendered.append(field_sql(target, term.field) + sql.SQL(text))
     return sql.SQL(" ORDER BY ") + sql.SQL(", ").join(rendered)

@@ -138,6 +138,7 @@ async def call(ctx: Context, name: str, candidates: list[Function]) -> Response:
     items = parse_select(ctx.query.select)
     call_ident = statements.CALL
     joins: sql.Composable = sql.SQL("")
+    related: dict[str, sql.Composable | None] = {}
     if embed.has_embeds(items) or ctx.query.embedded:
         table = ctx.gateway.catalog.tables.get(fn.returns_table) if fn.returns_table else None
         planned = embed.Planner(ctx.gateway.catalog.tables, ctx.query.embedded).plan(
@@ -145,12 +146,13 @@ async def call(ctx: Context, name: str, candidates: list[Function]) -> Response:
         select, joins = planned.select_sql(), planned.joins_sql()
         where = render.where_sql(call_ident, ctx.query.filters, embed.column_type(table),
                                  planned.labels, planned.conditions)
+        related = planned.related
     else:
         select = render.select_sql(call_ident, items)
         where = render.where_sql(call_ident, ctx.query.filters, lambda _name: None)
     stmt = statements.read_rpc(
         fn, prefix, call_sql, select=select, joins=joins, where=where,
-        order=render.order_sql(call_ident, ctx.query.order), page=statements.Page(lower, limit),
+        order=render.order_sql(call_ident, ctx.query.order, related, fn.name), page=statements.Page(lower, limit),
         count=ctx.count_requested(), singular=ctx.singular, variant=ctx.variant)
 
     def check(result: Result) -> ApiError | None:

@@ -285,3 +285,16 @@ def test_written_rows_come_back_with_their_embeds(embed_url: str, embed_db: str)
                       json={"id": 11, "owner_id": ALICE, "amount": 1},
                       headers={"Authorization": f"Bearer {mint()}"})
     assert (flat.status_code, flat.json()["code"]) == (400, "PGRST108")
+
+
+def test_parents_ordered_by_a_to_one_embed_and_refused_for_to_many(api: httpx.Client) -> None:
+    rows = get(api, "/ledger", select="id,orders!order_id(amount)",
+               order="orders(amount).desc.nullslast,id")
+    assert [r["id"] for r in rows] == [2, 1, 3, 4]
+    nested = get(api, "/people", select="name,orders(id,receipts(code))",
+                 **{"orders.order": "receipts(code).desc.nullslast,id"})
+    assert [o["id"] for o in nested[0]["orders"]] == [1, 2, 3]
+    many = api.get("/people", params={"select": "name,orders(id)", "order": "orders(id)"})
+    assert (many.status_code, many.json()["code"]) == (400, "PGRST118")
+    assert many.json()["details"] == ("'people' and 'orders' do not form a many-to-one or "
+                                      "one-to-one relationship")
