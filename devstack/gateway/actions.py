@@ -104,6 +104,16 @@ def read_response(ctx: Context, result: Result, lower: int, *, head: bool) -> Re
     return response
 
 
+def use_planned(ctx: Context, result: Result) -> None:
+    """count=planned: the planner's estimate; count=estimated: the exact count up to
+    db-max-rows, the estimate above it (PostgREST's rule)."""
+    if result.planned is None:
+        return
+    cap = ctx.gateway.settings.max_rows
+    if ctx.prefer.get("count") == "planned" or (cap is not None and result.planned > cap):
+        result.total = result.planned
+
+
 async def read(ctx: Context, table: Table) -> Response:
     rel = statements.table_ident(table)
     items = parse_select(ctx.query.select)
@@ -135,11 +145,7 @@ async def read(ctx: Context, table: Table) -> Response:
         if method in ("planned", "estimated") else None
     result = await ctx.gateway.executor.run(ctx.tx, stmt, authenticated=ctx.authenticated,
                                             explain=explain)
-    if result.planned is not None:
-        # estimated: exact up to db-max-rows, the planner's estimate above it (PostgREST's rule)
-        cap = ctx.gateway.settings.max_rows
-        if method == "planned" or (cap is not None and result.planned > cap):
-            result.total = result.planned
+    use_planned(ctx, result)
     return read_response(ctx, result, lower, head=ctx.method == "HEAD")
 
 

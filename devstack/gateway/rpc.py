@@ -8,7 +8,7 @@ from typing import Any
 from psycopg import sql
 
 from devstack.gateway import embed, render, statements
-from devstack.gateway.actions import Context, parse_body, read_response
+from devstack.gateway.actions import Context, parse_body, read_response, use_planned
 from devstack.gateway.catalog import Function
 from devstack.gateway.errors import ApiError, pgrst
 from devstack.gateway.executor import Result
@@ -150,10 +150,15 @@ async def call(ctx: Context, name: str, candidates: list[Function]) -> Response:
     else:
         select = render.select_sql(call_ident, items)
         where = render.where_sql(call_ident, ctx.query.filters, lambda _name: None)
+    order = render.order_sql(call_ident, ctx.query.order, related, fn.name)
+    method = ctx.prefer.get("count")
     stmt = statements.read_rpc(
-        fn, prefix, call_sql, select=select, joins=joins, where=where,
-        order=render.order_sql(call_ident, ctx.query.order, related, fn.name), page=statements.Page(lower, limit),
-        count=ctx.count_requested(), singular=ctx.singular, variant=ctx.variant)
+        fn, prefix, call_sql, select=select, joins=joins, where=where, order=order,
+        page=statements.Page(lower, limit), count=method in ("exact", "estimated"),
+        singular=ctx.singular, variant=ctx.variant)
+    explain = statements.rpc_source(fn, prefix, call_sql, select=select, where=where,
+                                    order=order, singular=False, joins=joins)[0] \
+        if method in ("planned", "estimated") and not fn.returns_void else None
 
     def check(result: Result) -> ApiError | None:
         if ctx.singular and result.page_total != 1:
@@ -165,7 +170,9 @@ async def call(ctx: Context, name: str, candidates: list[Function]) -> Response:
 
     needs_check = (ctx.singular and not ctx.tx.read_only) or max_affected is not None
     result = await ctx.gateway.executor.run(ctx.tx, stmt, authenticated=ctx.authenticated,
-                                            check=check if needs_check else None)
+                                            check=check if needs_check else None,
+                                            explain=explain)
+    use_planned(ctx, result)
     return _response(ctx, fn, result, lower)
 
 

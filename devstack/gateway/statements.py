@@ -140,13 +140,24 @@ def read_rpc(fn: Function, prefix: sql.Composable | None, call: sql.Composable, 
              select: sql.Composable, where: sql.Composable, order: sql.Composable, page: Page,
              count: bool, singular: bool, joins: sql.Composable | None = None,
              variant: str = "json") -> sql.Composed:
-    from_args = sql.SQL(" FROM {}").format(prefix) if prefix is not None else sql.SQL("")
     if fn.returns_void:
+        from_args = sql.SQL(" FROM {}").format(prefix) if prefix is not None else sql.SQL("")
         return wrap(sql.SQL("SELECT {}{}").format(call, from_args), shape="none")
+    source, shape = rpc_source(fn, prefix, call, select=select, where=where, order=order,
+                               singular=singular, joins=joins)
+    total = sql.SQL("(SELECT pg_catalog.count(*) FROM pgrst_source)") if count else None
+    return wrap(source, shape=shape, total=total, page=page.sql(), variant=variant)
+
+
+def rpc_source(fn: Function, prefix: sql.Composable | None, call: sql.Composable, *,
+               select: sql.Composable, where: sql.Composable, order: sql.Composable,
+               singular: bool, joins: sql.Composable | None = None
+               ) -> tuple[sql.Composable, str]:
+    """(the rows of a non-void function's result as the request shapes them, body shape)."""
     joiner = sql.SQL(" FROM {}, LATERAL ").format(prefix) if prefix is not None \
         else sql.SQL(" FROM ")
     joined = joins if joins is not None else sql.SQL("")
-    total = sql.SQL("(SELECT pg_catalog.count(*) FROM pgrst_source)") if count else None
+    source: sql.Composable
     if fn.returns_composite:
         source = sql.SQL("SELECT {}{}{} pgrst_call{}{}{}").format(select, joiner, call, joined,
                                                                   where, order)
@@ -162,7 +173,7 @@ def read_rpc(fn: Function, prefix: sql.Composable | None, call: sql.Composable, 
             shape = "setscalar_object" if singular else "scalar"
         else:
             shape = "setscalar_object" if singular else "setscalar"
-    return wrap(source, shape=shape, total=total, page=page.sql(), variant=variant)
+    return source, shape
 
 
 @lru_cache(maxsize=1024)

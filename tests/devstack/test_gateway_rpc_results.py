@@ -27,6 +27,8 @@ insert into public.cards values (1, 'major', 'The Fool', 0), (2, 'major', 'The M
 
 create function public.search_cards(q text) returns setof public.cards
 language sql stable as $$ select * from public.cards where name ilike '%' || q || '%' order by id $$;
+create function public.many_cards() returns setof public.cards
+language plpgsql stable rows 42 as $$ begin return query select * from public.cards; end $$;
 create function public.card_count() returns int language sql stable as $$
   select count(*)::int from public.cards $$;
 create function public.draw_cards(p_arcana text) returns setof public.cards
@@ -132,3 +134,14 @@ def test_single_unnamed_parameters_by_media_type(api: httpx.Client) -> None:
     assert wrong_media.json()["details"] == ("Searched for the function public.keys_of with a "
                                              "single unnamed text parameter, but no matches "
                                              "were found in the schema cache.")
+
+
+def test_planned_count_of_a_function_is_its_row_estimate(api: httpx.Client) -> None:
+    for method in ("POST", "GET", "HEAD"):
+        r = api.request(method, "/rpc/many_cards", params={"limit": "1"},
+                        headers={"Prefer": "count=planned"})
+        assert r.headers["Content-Range"] == "0-0/42"  # the function's declared ROWS
+        assert r.headers["Preference-Applied"] == "count=planned"
+    estimated = api.post("/rpc/many_cards", params={"limit": "1"},
+                         headers={"Prefer": "count=estimated"})
+    assert estimated.headers["Content-Range"] == "0-0/5"  # exact below max_rows
