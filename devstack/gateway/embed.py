@@ -110,10 +110,24 @@ class Planner:
         lateral = sql.Identifier(f"pgrst_e{n}")
         rows = sql.Identifier(f"pgrst_r{n}")
         child = self._plan(rel.target, child_q, list(item.items), child_path)
-        conditions: list[sql.Composable] = [
-            sql.SQL("{}.{} = {}.{}").format(child_q, sql.Identifier(target_col), qualifier,
-                                            sql.Identifier(origin_col))
-            for origin_col, target_col in rel.pairs]
+        through: sql.Composable = sql.SQL("")
+        if rel.junction is not None:  # many-to-many: through the junction, under its RLS too
+            junction, to_origin, to_target = rel.junction
+            via = sql.Identifier(f"pgrst_j{n}")
+            through = sql.SQL(" JOIN {} AS {} ON {}").format(
+                sql.Identifier(junction.schema, junction.name), via, sql.SQL(" AND ").join(
+                    sql.SQL("{}.{} = {}.{}").format(via, sql.Identifier(c), child_q,
+                                                    sql.Identifier(r))
+                    for c, r in zip(to_target.columns, to_target.ref_columns, strict=True)))
+            conditions: list[sql.Composable] = [
+                sql.SQL("{}.{} = {}.{}").format(via, sql.Identifier(c), qualifier,
+                                                sql.Identifier(r))
+                for c, r in zip(to_origin.columns, to_origin.ref_columns, strict=True)]
+        else:
+            conditions = [
+                sql.SQL("{}.{} = {}.{}").format(child_q, sql.Identifier(target_col), qualifier,
+                                                sql.Identifier(origin_col))
+                for origin_col, target_col in rel.pairs]
         types = column_type(rel.target)
         conditions += [render.condition_sql(child_q, f, types, child.labels)
                        for f in params.filters]
@@ -123,9 +137,9 @@ class Planner:
             page += sql.SQL(" LIMIT {}").format(sql.Literal(params.limit))
         if params.offset:
             page += sql.SQL(" OFFSET {}").format(sql.Literal(params.offset))
-        inner = sql.SQL("SELECT {} FROM {} AS {}{} WHERE {}{}{}").format(
+        inner = sql.SQL("SELECT {} FROM {} AS {}{}{} WHERE {}{}{}").format(
             child.select_sql(), sql.Identifier(rel.target.schema, rel.target.name), child_q,
-            child.joins_sql(), sql.SQL(" AND ").join(conditions),
+            through, child.joins_sql(), sql.SQL(" AND ").join(conditions),
             render.order_sql(child_q, params.order, child.related, rel.target.name), page)
         if item.spread:
             found = sql.SQL("{}.{}").format(lateral, _FOUND)

@@ -1,6 +1,8 @@
 """Relationships between tables for resource embedding, found from foreign keys as PostgREST
-finds them: by target table name, narrowed by a hint (constraint name or a single FK column of
-either side); none is PGRST200, more than one PGRST201 (300) with the candidates listed."""
+finds them: by target table name, narrowed by a hint (constraint name, a single FK column of
+either side, or a junction table's name); none is PGRST200, more than one PGRST201 (300) with
+the candidates listed. A junction is a table with keys to both sides whose columns are all in
+its primary key (many-to-many)."""
 
 from __future__ import annotations
 
@@ -20,12 +22,21 @@ class Relationship:
     # (origin column, target column) pairs joining one origin row to its target rows
     pairs: tuple[tuple[str, str], ...]
     outgoing: bool  # the key is on the origin (origin -> target)
+    # many-to-many: the junction table, its key to the origin and its key to the target
+    junction: tuple[Table, ForeignKey, ForeignKey] | None = None
 
     @property
     def to_one(self) -> bool:
-        return self.cardinality != "one-to-many"
+        return self.cardinality in ("many-to-one", "one-to-one")
 
     def describe(self) -> dict[str, str]:
+        if self.junction is not None:
+            table, to_origin, to_target = self.junction
+            return {"cardinality": self.cardinality,
+                    "embedding": f"{self.origin.name} with {self.target.name}",
+                    "relationship": f"{table.name} using {to_origin.name}"
+                                    f"({', '.join(to_origin.columns)}) and {to_target.name}"
+                                    f"({', '.join(to_target.columns)})"}
         origin_cols = ", ".join(o for o, _ in self.pairs)
         target_cols = ", ".join(t for _, t in self.pairs)
         return {
@@ -34,6 +45,23 @@ class Relationship:
             "relationship": f"{self.fk.name} using {self.origin.name}({origin_cols}) and "
                             f"{self.target.name}({target_cols})",
         }
+
+
+def _junctions(origin: Table, target: Table, tables: dict[tuple[str, str], Table]
+               ) -> list[Relationship]:
+    found: list[Relationship] = []
+    for to_origin in origin.referenced_by:
+        junction = tables.get(to_origin.table)
+        if junction is None:
+            continue
+        keys = set(junction.primary_key)
+        for to_target in junction.foreign_keys:
+            if to_target.name != to_origin.name and \
+                    to_target.ref_table == (target.schema, target.name) and \
+                    set(to_origin.columns) | set(to_target.columns) <= keys:
+                found.append(Relationship(to_origin, origin, target, "many-to-many", (), False,
+                                          (junction, to_origin, to_target)))
+    return found
 
 
 def _candidates(origin: Table, target: Table) -> list[Relationship]:
@@ -52,6 +80,8 @@ def _candidates(origin: Table, target: Table) -> list[Relationship]:
 
 
 def _matches_hint(rel: Relationship, hint: str) -> bool:
+    if rel.junction is not None:
+        return hint == rel.junction[0].name
     if hint == rel.fk.name:
         return True
     if len(rel.pairs) != 1:
@@ -63,7 +93,8 @@ def _matches_hint(rel: Relationship, hint: str) -> bool:
 def find(origin: Table, target_name: str, hint: str | None, tables: dict[tuple[str, str], Table]
          ) -> Relationship:
     target = tables.get((origin.schema, target_name))
-    rels = _candidates(origin, target) if target is not None else []
+    rels = _candidates(origin, target) + _junctions(origin, target, tables) \
+        if target is not None else []
     if target is origin:
         # A self-reference has one key and two directions; the table name means the children
         # (PostgREST's convention).
@@ -73,7 +104,8 @@ def find(origin: Table, target_name: str, hint: str | None, tables: dict[tuple[s
     if not rels:
         raise _no_relationship(origin, target_name, hint, tables)
     if len(rels) > 1:
-        names = ", ".join(f"'{r.target.name}!{r.fk.name}'" for r in rels)
+        names = ", ".join(f"'{r.target.name}!{r.junction[0].name if r.junction else r.fk.name}'"
+                          for r in rels)
         raise ApiError(300, "PGRST201", "Could not embed because more than one relationship was "
                        f"found for '{origin.name}' and '{target_name}'",
                        [r.describe() for r in rels],

@@ -43,6 +43,13 @@ create table public.ledger (
   amount int not null
 );
 create table public.labels (id int primary key, name text not null);
+-- A junction: both keys in its primary key, so people and labels are many-to-many.
+create table public.person_labels (
+  person_id uuid references public.people (id),
+  label_id int references public.labels (id),
+  primary key (person_id, label_id)
+);
+insert into public.labels values (1, 'seeker'), (2, 'regular'), (3, 'new');
 
 alter table public.people enable row level security;
 alter table public.orders enable row level security;
@@ -77,6 +84,10 @@ insert into public.ledger values
   (3, '00000000-0000-4000-8000-00000000a11c', null, 2, -200),
   (4, '00000000-0000-4000-8000-00000000a11c', null, null, 5),
   (5, '00000000-0000-4000-8000-000000000b0b', 4, null, 400);
+
+insert into public.person_labels values
+  ('00000000-0000-4000-8000-00000000a11c', 1), ('00000000-0000-4000-8000-00000000a11c', 2),
+  ('00000000-0000-4000-8000-000000000b0b', 3);
 
 create function public.my_orders() returns setof public.orders
 language sql stable as $$ select * from public.orders order by id $$;
@@ -298,3 +309,15 @@ def test_parents_ordered_by_a_to_one_embed_and_refused_for_to_many(api: httpx.Cl
     assert (many.status_code, many.json()["code"]) == (400, "PGRST118")
     assert many.json()["details"] == ("'people' and 'orders' do not form a many-to-one or "
                                       "one-to-one relationship")
+
+
+def test_many_to_many_through_a_junction_table(api: httpx.Client) -> None:
+    people = get(api, "/people", select="name,labels(name)", **{"labels.order": "id"})
+    assert people == [{"name": "Alice", "labels": [{"name": "seeker"}, {"name": "regular"}]}]
+    labels = get(api, "/labels", select="name,people!person_labels(name)", order="id")
+    # Bob's row is hidden from Alice by the people policy: his label embeds no one.
+    assert labels == [{"name": "seeker", "people": [{"name": "Alice"}]},
+                      {"name": "regular", "people": [{"name": "Alice"}]},
+                      {"name": "new", "people": []}]
+    inner = get(api, "/labels", select="name,people!inner(id)", order="id")
+    assert [label["name"] for label in inner] == ["seeker", "regular"]
