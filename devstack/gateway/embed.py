@@ -73,11 +73,18 @@ class Planner:
         self.tables = tables
         self.params = dict(params)
         self.counter = 0
+        self.aliased: dict[tuple[str, ...], str] = {}  # path by a target's name -> its alias
 
     def plan(self, table: Table | None, qualifier: sql.Composable, items: list[Selection]
              ) -> Selected:
         selected = self._plan(table, qualifier, items, ())
         for path in self.params:  # parameters naming no embedded resource
+            alias = self.aliased.get(path)
+            if alias is not None:
+                raise pgrst(400, "PGRST108", f"'{path[-1]}' is not an embedded resource in this "
+                            "request", "Target names are not allowed in filters if they have "
+                            "an alias", f"Change '{path[-1]}' to '{alias}' in filters, orders "
+                            "or limits.")
             raise not_embedded(".".join(path))
         return selected
 
@@ -103,6 +110,8 @@ class Planner:
                         "Only functions returning rows of a table can embed related tables.")
         rel = relations.find(origin, item.name, item.hint, self.tables)
         child_path = (*path, item.label)
+        if item.alias is not None:
+            self.aliased[(*path, item.name)] = item.alias
         params = self.params.pop(child_path, None) or EmbedParams()
         self.counter += 1
         n = self.counter

@@ -221,6 +221,10 @@ def test_embedded_order_limit_and_logic(api: httpx.Client) -> None:
     assert rows[0]["orders"] == [{"id": 3}, {"id": 1}]
     unknown = api.get("/people", params={"select": "name", "orders.status": "eq.paid"})
     assert (unknown.status_code, unknown.json()["code"]) == (400, "PGRST108")
+    aliased = api.get("/people", params={"select": "name,mine:orders(id)",
+                                         "orders.status": "eq.paid"}).json()
+    assert (aliased["code"], aliased["hint"]) == (
+        "PGRST108", "Change 'orders' to 'mine' in filters, orders or limits.")
 
 
 def test_nested_embedding_and_spread(api: httpx.Client) -> None:
