@@ -136,6 +136,11 @@ EXPECTED_VALUES = {  # one JSON value each
              where user_id = u.id order by created_at) p))
           from public.users u"""),
     "wallet_summary": (ALICE, "select public.wallet_summary()"),
+    "edit_profile_picture": (ALICE, """
+        select json_build_object('picture_url', u.picture_url, 'tarot_readings',
+          (select json_agg(r) from (select card_count from public.tarot_readings
+             where user_id = u.id order by created_at) r))
+          from public.users u"""),
     "payment_with_ledger": (ALICE, f"""
         select json_build_object('id', p.id, 'status', p.status, 'wallet_transactions',
           coalesce((select json_agg(w) from (select amount, transaction_type
@@ -174,7 +179,7 @@ def screens(database_factory: Any) -> Iterator[tuple[dict[str, Any], str]]:
     with ServerThread(create_app(settings), name="gateway-supabase-js") as server:
         config = {"url": server.url, "anonKey": mint(role="anon", sub=None),
                   "tokens": {"alice": mint(sub=ALICE), "bob": mint(sub=BOB)},
-                  "ids": {"payment": P1}}
+                  "ids": {"payment": P1, "alice": ALICE}}
         done = subprocess.run([node, str(SCRIPT)], input=json.dumps(config), text=True,
                               capture_output=True, timeout=120, cwd=ROOT, check=False)
     assert done.returncode == 0, done.stderr
@@ -195,7 +200,7 @@ def test_screen_rows_match_the_same_query_in_sql(screens: tuple[dict[str, Any], 
 
 
 @pytest.mark.parametrize("screen", ["profile_with_history", "wallet_summary",
-                                    "payment_with_ledger"])
+                                    "payment_with_ledger", "edit_profile_picture"])
 def test_single_value_screens_match_sql(screens: tuple[dict[str, Any], str], screen: str
                                         ) -> None:
     results, url = screens
@@ -204,6 +209,8 @@ def test_single_value_screens_match_sql(screens: tuple[dict[str, Any], str], scr
         expected = as_user(conn, user, query)
     assert results[screen]["error"] is None, results[screen]["error"]
     assert results[screen]["data"] == expected
+    if screen == "edit_profile_picture":  # the write went through, read back with its embed
+        assert expected["picture_url"] == "https://example.com/alice.png"
 
 
 def test_counts_and_csv_export_match_sql(screens: tuple[dict[str, Any], str]) -> None:

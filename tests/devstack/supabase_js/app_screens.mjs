@@ -75,6 +75,10 @@ const screens = {
       .order("created_at", { referencedTable: "tarot_readings", ascending: false })
       .limit(1, { referencedTable: "tarot_readings" }),
   wallet_summary: () => alice.rpc("wallet_summary"),
+  edit_profile_picture: () =>
+    alice.from("users").update({ picture_url: "https://example.com/alice.png" })
+      .eq("id", ids.alice).select("picture_url, tarot_readings(card_count)")
+      .order("created_at", { referencedTable: "tarot_readings" }).single(),
   payment_with_ledger: () =>
     alice.from("payments").select("id, status, wallet_transactions(amount, transaction_type)")
       .eq("id", ids.payment).maybeSingle(),
