@@ -69,8 +69,11 @@ def uses_labels(nodes: list[Filter | Logic], labels: dict[str, sql.Composable]) 
 
 class Planner:
     def __init__(self, tables: dict[tuple[str, str], Table],
-                 params: dict[tuple[str, ...], EmbedParams]) -> None:
+                 params: dict[tuple[str, ...], EmbedParams],
+                 origin: tuple[str, str] = ("", "")) -> None:
+        """`origin`: (schema, name) of a function whose result is not a table's rows."""
         self.tables = tables
+        self.origin = origin
         self.params = dict(params)
         self.counter = 0
         self.aliased: dict[tuple[str, ...], str] = {}  # path by a target's name -> its alias
@@ -104,10 +107,12 @@ class Planner:
 
     def _embed(self, origin: Table | None, qualifier: sql.Composable, item: Embed,
                path: tuple[str, ...], out: Selected) -> None:
-        if origin is None:
-            raise pgrst(400, "PGRST200", "Could not find a relationship between the function's "
-                        f"result and '{item.name}' in the schema cache",
-                        "Only functions returning rows of a table can embed related tables.")
+        if origin is None:  # a function's result that is no table's rows relates to nothing
+            schema, name = self.origin
+            raise pgrst(400, "PGRST200", f"Could not find a relationship between '{name}' and "
+                        f"'{item.name}' in the schema cache", "Searched for a foreign key "
+                        f"relationship between '{name}' and '{item.name}' in the schema "
+                        f"'{schema}', but no matches were found.")
         rel = relations.find(origin, item.name, item.hint, self.tables)
         child_path = (*path, item.label)
         if item.alias is not None:

@@ -253,6 +253,10 @@ def test_embedding_on_rpc_results_with_filters(api: httpx.Client) -> None:
                         params={"select": "id,receipts(code)", "status": "eq.paid"})
         assert r.status_code == 200, r.text
         assert r.json() == [{"id": 1, "receipts": {"code": "R-1"}}]
+    scalar = api.post("/rpc/my_referrer", params={"select": "*,orders(*)"})
+    assert (scalar.status_code, scalar.json()["code"]) == (400, "PGRST200")
+    assert scalar.json()["message"] == ("Could not find a relationship between 'my_referrer' "
+                                        "and 'orders' in the schema cache")
 
 
 def test_embedding_through_the_python_client(embed_url: str) -> None:
