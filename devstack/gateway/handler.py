@@ -174,6 +174,9 @@ class Gateway:
         if timezone is not None:
             if timezone in self.catalog.timezones:  # PostgREST ignores an unknown zone
                 role_settings = {**role_settings, "timezone": timezone}
+            elif prefer.get("handling") == "strict":
+                raise pgrst(400, "PGRST122", "Invalid preferences given with handling=strict",
+                            f"Invalid preferences: timezone={timezone}")
             else:
                 del prefer.values["timezone"]
         tx = Transaction(role, role_settings, search_path, claims,

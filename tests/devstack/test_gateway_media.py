@@ -83,6 +83,8 @@ def test_prefer_timezone_renders_timestamps_in_that_zone(api: httpx.Client) -> N
                       headers={"Prefer": "timezone=Mars/Olympus"})
     assert unknown.json() == [{"at": "2026-01-01T00:00:00+00:00"}]
     assert "Preference-Applied" not in unknown.headers
+    strict = api.get("/entries", headers={"Prefer": "handling=strict, timezone=Mars/Olympus"})
+    assert (strict.status_code, strict.json()["code"]) == (400, "PGRST122")
 
 
 def test_missing_default_fills_defaults_and_leaves_identity_and_generated_alone(
