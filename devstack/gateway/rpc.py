@@ -122,6 +122,9 @@ async def call(ctx: Context, name: str, candidates: list[Function]) -> Response:
         args = None
         raw_json = ctx.body if fn.single_unnamed_type == "bytea" else \
             (ctx.body.decode() or ("{}" if media == "application/json" else ""))
+    if ctx.variant == "csv" and not fn.returns_composite and not fn.returns_void:
+        # CSV is made of rows with named columns; a scalar result has neither.
+        raise pgrst(406, "PGRST107", "None of these media types are available: text/csv")
     max_affected = _max_affected(ctx, fn)
     ctx.tx.read_only = ctx.method != "POST" or fn.volatility != "v"
     plain = ctx.query.plain() and not ctx.singular and not ctx.count_requested() and not (

@@ -145,3 +145,12 @@ def test_planned_count_of_a_function_is_its_row_estimate(api: httpx.Client) -> N
     estimated = api.post("/rpc/many_cards", params={"limit": "1"},
                          headers={"Prefer": "count=estimated"})
     assert estimated.headers["Content-Range"] == "0-0/5"  # exact below max_rows
+
+
+def test_csv_of_a_function_returning_rows_and_406_for_a_scalar(api: httpx.Client) -> None:
+    rows = api.post("/rpc/search_cards", json={"q": "cups"}, params={"select": "id,name"},
+                    headers={"Accept": "text/csv"})
+    # Record text, as PostgREST sends it: a value with a space is quoted.
+    assert rows.text == 'id,name\n3,"Ace of Cups"\n4,"Two of Cups"'
+    scalar = api.post("/rpc/card_count", headers={"Accept": "text/csv"})
+    assert (scalar.status_code, scalar.json()["code"]) == (406, "PGRST107")
