@@ -67,6 +67,26 @@ def uses_labels(nodes: list[Filter | Logic], labels: dict[str, sql.Composable]) 
     return False
 
 
+def _equal(left: sql.Composable, left_cols: tuple[str, ...], right: sql.Composable,
+           right_cols: tuple[str, ...]) -> list[sql.Composable]:
+    return [sql.SQL("{}.{} = {}.{}").format(left, sql.Identifier(a), right, sql.Identifier(b))
+            for a, b in zip(left_cols, right_cols, strict=True)]
+
+
+def _join(rel: relations.Relationship, parent: sql.Composable, child: sql.Composable,
+          via: sql.Composable) -> tuple[sql.Composable, list[sql.Composable]]:
+    """(a JOIN through the junction for many-to-many, or nothing; the conditions tying the
+    child rows to the parent row)."""
+    if rel.junction is None:
+        return sql.SQL(""), _equal(child, tuple(t for _, t in rel.pairs),
+                                   parent, tuple(o for o, _ in rel.pairs))
+    junction, to_origin, to_target = rel.junction  # read under the junction's RLS too
+    through = sql.SQL(" JOIN {} AS {} ON {}").format(
+        sql.Identifier(junction.schema, junction.name), via,
+        sql.SQL(" AND ").join(_equal(via, to_target.columns, child, to_target.ref_columns)))
+    return through, _equal(via, to_origin.columns, parent, to_origin.ref_columns)
+
+
 class Planner:
     def __init__(self, tables: dict[tuple[str, str], Table],
                  params: dict[tuple[str, ...], EmbedParams],
@@ -124,24 +144,7 @@ class Planner:
         lateral = sql.Identifier(f"pgrst_e{n}")
         rows = sql.Identifier(f"pgrst_r{n}")
         child = self._plan(rel.target, child_q, list(item.items), child_path)
-        through: sql.Composable = sql.SQL("")
-        if rel.junction is not None:  # many-to-many: through the junction, under its RLS too
-            junction, to_origin, to_target = rel.junction
-            via = sql.Identifier(f"pgrst_j{n}")
-            through = sql.SQL(" JOIN {} AS {} ON {}").format(
-                sql.Identifier(junction.schema, junction.name), via, sql.SQL(" AND ").join(
-                    sql.SQL("{}.{} = {}.{}").format(via, sql.Identifier(c), child_q,
-                                                    sql.Identifier(r))
-                    for c, r in zip(to_target.columns, to_target.ref_columns, strict=True)))
-            conditions: list[sql.Composable] = [
-                sql.SQL("{}.{} = {}.{}").format(via, sql.Identifier(c), qualifier,
-                                                sql.Identifier(r))
-                for c, r in zip(to_origin.columns, to_origin.ref_columns, strict=True)]
-        else:
-            conditions = [
-                sql.SQL("{}.{} = {}.{}").format(child_q, sql.Identifier(target_col), qualifier,
-                                                sql.Identifier(origin_col))
-                for origin_col, target_col in rel.pairs]
+        through, conditions = _join(rel, qualifier, child_q, sql.Identifier(f"pgrst_j{n}"))
         types = column_type(rel.target)
         conditions += [render.condition_sql(child_q, f, types, child.labels)
                        for f in params.filters]
