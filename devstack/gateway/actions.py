@@ -121,7 +121,7 @@ async def read(ctx: Context, table: Table) -> Response:
     count_joins = False
     related: dict[str, sql.Composable | None] = {}
     if embed.has_embeds(items) or ctx.query.embedded:
-        planned = embed.Planner(ctx.gateway.catalog.tables, ctx.query.embedded).plan(
+        planned = embed.Planner(ctx.gateway.catalog, ctx.query.embedded).plan(
             table, rel, items)
         select, joins = planned.select_sql(), planned.joins_sql()
         where = render.where_sql(rel, ctx.query.filters, _column_type(table), planned.labels,
@@ -158,7 +158,7 @@ def returning_for(ctx: Context, table: Table) -> mutations.Returning:
     items = parse_select(ctx.query.select)
     if embed.has_embeds(items) or ctx.query.embedded:
         # The written rows are read back with their embeds from the statement's RETURNING.
-        planned = embed.Planner(ctx.gateway.catalog.tables, ctx.query.embedded).plan(
+        planned = embed.Planner(ctx.gateway.catalog, ctx.query.embedded).plan(
             table, mutations.WRITTEN, items)
         where = render.where_sql(mutations.WRITTEN, [], _column_type(table), planned.labels,
                                  planned.conditions)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from psycopg import sql
 
 from devstack.gateway import relations, render
-from devstack.gateway.catalog import Table
+from devstack.gateway.catalog import Catalog, Table
 from devstack.gateway.errors import pgrst
 from devstack.gateway.grammar import Embed, Filter, Logic, Selection, SelectItem
 from devstack.gateway.request import EmbedParams, not_embedded
@@ -77,6 +77,8 @@ def _join(rel: relations.Relationship, parent: sql.Composable, child: sql.Compos
           via: sql.Composable) -> tuple[sql.Composable, list[sql.Composable]]:
     """(a JOIN through the junction for many-to-many, or nothing; the conditions tying the
     child rows to the parent row)."""
+    if rel.function is not None:  # the function's argument ties its rows to the parent
+        return sql.SQL(""), []
     if rel.junction is None:
         return sql.SQL(""), _equal(child, tuple(t for _, t in rel.pairs),
                                    parent, tuple(o for o, _ in rel.pairs))
@@ -88,11 +90,11 @@ def _join(rel: relations.Relationship, parent: sql.Composable, child: sql.Compos
 
 
 class Planner:
-    def __init__(self, tables: dict[tuple[str, str], Table],
-                 params: dict[tuple[str, ...], EmbedParams],
+    def __init__(self, catalog: Catalog, params: dict[tuple[str, ...], EmbedParams],
                  origin: tuple[str, str] = ("", "")) -> None:
         """`origin`: (schema, name) of a function whose result is not a table's rows."""
-        self.tables = tables
+        self.tables = catalog.tables
+        self.functions = catalog.functions
         self.origin = origin
         self.params = dict(params)
         self.counter = 0
@@ -133,7 +135,7 @@ class Planner:
                         f"'{item.name}' in the schema cache", "Searched for a foreign key "
                         f"relationship between '{name}' and '{item.name}' in the schema "
                         f"'{schema}', but no matches were found.")
-        rel = relations.find(origin, item.name, item.hint, self.tables)
+        rel = relations.find(origin, item.name, item.hint, self.tables, self.functions)
         child_path = (*path, item.label)
         if item.alias is not None:
             self.aliased[(*path, item.name)] = item.alias
@@ -144,6 +146,10 @@ class Planner:
         lateral = sql.Identifier(f"pgrst_e{n}")
         rows = sql.Identifier(f"pgrst_r{n}")
         child = self._plan(rel.target, child_q, list(item.items), child_path)
+        source: sql.Composable = sql.Identifier(rel.target.schema, rel.target.name)
+        if rel.function is not None:  # computed: the function of the parent's row
+            source = sql.SQL("{}({}.*)").format(
+                sql.Identifier(rel.function.schema, rel.function.name), qualifier)
         through, conditions = _join(rel, qualifier, child_q, sql.Identifier(f"pgrst_j{n}"))
         types = column_type(rel.target)
         conditions += [render.condition_sql(child_q, f, types, child.labels)
@@ -155,8 +161,8 @@ class Planner:
         if params.offset:
             page += sql.SQL(" OFFSET {}").format(sql.Literal(params.offset))
         inner = sql.SQL("SELECT {} FROM {} AS {}{}{} WHERE {}{}{}").format(
-            child.select_sql(), sql.Identifier(rel.target.schema, rel.target.name), child_q,
-            through, child.joins_sql(), sql.SQL(" AND ").join(conditions),
+            child.select_sql(), source, child_q, through, child.joins_sql(),
+            sql.SQL(" AND ").join(conditions) if conditions else sql.SQL("TRUE"),
             render.order_sql(child_q, params.order, child.related, rel.target.name), page)
         if item.spread:
             found = sql.SQL("{}.{}").format(lateral, _FOUND)

@@ -144,7 +144,7 @@ async def call(ctx: Context, name: str, candidates: list[Function]) -> Response:
     related: dict[str, sql.Composable | None] = {}
     if embed.has_embeds(items) or ctx.query.embedded:
         table = ctx.gateway.catalog.tables.get(fn.returns_table) if fn.returns_table else None
-        planned = embed.Planner(ctx.gateway.catalog.tables, ctx.query.embedded,
+        planned = embed.Planner(ctx.gateway.catalog, ctx.query.embedded,
                                 (fn.schema, fn.name)).plan(table, call_ident, items)
         select, joins = planned.select_sql(), planned.joins_sql()
         where = render.where_sql(call_ident, ctx.query.filters, embed.column_type(table),

@@ -89,6 +89,15 @@ insert into public.person_labels values
   ('00000000-0000-4000-8000-00000000a11c', 1), ('00000000-0000-4000-8000-00000000a11c', 2),
   ('00000000-0000-4000-8000-000000000b0b', 3);
 
+-- Computed relationships and a computed field: functions of a row.
+create function public.big_orders(public.people) returns setof public.orders
+language sql stable as $$ select * from public.orders where owner_id = $1.id and amount >= 200 $$;
+create function public.first_order(public.people) returns public.orders
+language sql stable as $$
+  select * from public.orders where owner_id = $1.id order by placed_at limit 1 $$;
+create function public.order_label(public.orders) returns text
+language sql stable as $$ select $1.status || ':' || $1.amount $$;
+
 create function public.my_orders() returns setof public.orders
 language sql stable as $$ select * from public.orders order by id $$;
 """
@@ -329,3 +338,26 @@ def test_many_to_many_through_a_junction_table(api: httpx.Client) -> None:
                       {"name": "new", "people": []}]
     inner = get(api, "/labels", select="name,people!inner(id)", order="id")
     assert [label["name"] for label in inner] == ["seeker", "regular"]
+
+
+def test_targets_named_by_key_column_or_constraint(api: httpx.Client, embed_url: str) -> None:
+    by_column = get(api, "/ledger", select="id,order_id(status)", id="eq.1")
+    assert by_column == [{"id": 1, "order_id": {"status": "paid"}}]
+    by_constraint = get(api, "/ledger", select="id,refund:ledger_refund_of_fkey(id)", id="eq.3")
+    assert by_constraint == [{"id": 3, "refund": {"id": 2}}]
+    parent = httpx.get(embed_url + "/people",
+                       params={"select": "name,referrer:referrer_id(name)", "order": "name"},
+                       headers={"Authorization": f"Bearer {mint(sub=BOB)}"}).json()
+    assert parent == [{"name": "Alice", "referrer": None}, {"name": "Bob",
+                                                           "referrer": {"name": "Alice"}}]
+
+
+def test_computed_relationships_and_fields(api: httpx.Client) -> None:
+    rows = get(api, "/people", select="name,big_orders(id,order_label),first_order(id)",
+               **{"big_orders.order": "id"})
+    assert rows == [{"name": "Alice", "big_orders": [{"id": 2, "order_label": "refunded:200"},
+                                                     {"id": 3, "order_label": "pending:300"}],
+                     "first_order": {"id": 1}}]
+    filtered = get(api, "/people", select="name,big_orders!inner(id)",
+                   **{"big_orders.status": "eq.paid"})
+    assert filtered == []
