@@ -84,7 +84,9 @@ def missing_column(table: Table, column: str) -> ApiError:
                  "the schema cache")
 
 
-def read_response(ctx: Context, result: Result, lower: int, *, head: bool) -> Response:
+def read_response(ctx: Context, result: Result, lower: int, *, head: bool,
+                  max_affected: bool = False) -> Response:
+    """`max_affected`: the request can apply max-affected (an RPC), so it is reported."""
     n, total = result.page_total, result.total
     if total is not None and lower > total:
         raise offset_error(lower, total)
@@ -94,7 +96,9 @@ def read_response(ctx: Context, result: Result, lower: int, *, head: bool) -> Re
     response = ctx.response(status)
     response.headers["Content-Range"] = content_range(lower, n, total)
     response.headers["Content-Type"] = media_type(ctx.singular, ctx.variant)
-    applied = preference_applied({k: ctx.prefer.values[k] for k in ("count", "timezone")
+    keys = ("count", "handling", "timezone", "max-affected") if max_affected and \
+        ctx.prefer.get("handling") == "strict" else ("count", "handling", "timezone")
+    applied = preference_applied({k: ctx.prefer.values[k] for k in keys
                                   if k in ctx.prefer.values})
     if applied:
         response.headers["Preference-Applied"] = applied
@@ -192,8 +196,8 @@ def _mutation_response(ctx: Context, result: Result, status: int, returning: mut
     for key in ("return", "count", "handling", "timezone"):
         if key in ctx.prefer.values:
             applied[key] = ctx.prefer.values[key]
-    if "max-affected" in ctx.prefer.values and "handling" in applied:
-        applied["handling"] += ", max-affected=" + ctx.prefer.values["max-affected"]
+    if "max-affected" in ctx.prefer.values and applied.get("handling") == "strict":
+        applied["max-affected"] = ctx.prefer.values["max-affected"]
     header = preference_applied(applied)
     if header:
         response.headers["Preference-Applied"] = header

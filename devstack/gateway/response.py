@@ -10,7 +10,8 @@ from devstack.gateway.executor import Result
 
 JSON_TYPE = "application/json; charset=utf-8"
 OBJECT_TYPE = "application/vnd.pgrst.object+json; charset=utf-8"
-PREF_ORDER = ("resolution", "missing", "return", "count", "tx", "handling", "timezone")
+PREF_ORDER = ("resolution", "missing", "return", "count", "tx", "handling", "timezone",
+              "max-affected")
 
 
 @dataclass

@@ -184,5 +184,5 @@ def _response(ctx: Context, fn: Function, result: Result, lower: int) -> Respons
         response = ctx.response(204)
         apply_response_gucs(result, response)
         return response
-    return read_response(ctx, result, lower, head=ctx.method == "HEAD")
+    return read_response(ctx, result, lower, head=ctx.method == "HEAD", max_affected=True)
 

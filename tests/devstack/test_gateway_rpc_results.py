@@ -110,6 +110,7 @@ def test_max_affected_on_rpc_rolls_back_and_needs_a_set(api: httpx.Client, rpc_u
     assert {c["drawn"] for c in drawn} == {0}  # rolled back
     within = api.post("/rpc/draw_cards", json={"p_arcana": "minor"}, headers=strict)
     assert within.status_code == 200
+    assert within.headers["Preference-Applied"] == "handling=strict, max-affected=2"
     assert len(within.json()) == 2
     scalar = api.post("/rpc/card_count", headers=strict)
     assert (scalar.status_code, scalar.json()["code"]) == (400, "PGRST128")
