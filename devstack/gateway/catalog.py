@@ -11,6 +11,8 @@ from typing import Any
 
 import psycopg
 
+from devstack.gateway import views
+
 _TABLES = """
 select n.nspname, c.relname, a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod),
        case when a.attidentity <> '' then pg_catalog.format('nextval(%%L::regclass)',
@@ -18,7 +20,7 @@ select n.nspname, c.relname, a.attname, pg_catalog.format_type(a.atttypid, a.att
                                                 a.attname))
             when a.attgenerated = '' then pg_catalog.pg_get_expr(d.adbin, d.adrelid) end,
        coalesce(a.attnum = any(pk.conkey), false), a.attidentity = 'a' or a.attgenerated <> '',
-       a.attnotnull
+       a.attnotnull, c.relkind in ('v', 'm')
 from pg_catalog.pg_class c
 join pg_catalog.pg_namespace n on n.oid = c.relnamespace
 join pg_catalog.pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
@@ -116,6 +118,7 @@ class Table:
     unique_keys: list[frozenset[str]] = field(default_factory=list)
     foreign_keys: list[ForeignKey] = field(default_factory=list)  # outgoing
     referenced_by: list[ForeignKey] = field(default_factory=list)  # incoming
+    is_view: bool = False
 
     @property
     def primary_key(self) -> list[str]:
@@ -178,9 +181,9 @@ class Catalog:
         roles: dict[str, dict[str, str]] = {}
         params = {"schemas": schemas}
         cur = await conn.execute(_TABLES, params)
-        for schema, rel, col, col_type, default, primary, always, not_null in \
+        for schema, rel, col, col_type, default, primary, always, not_null, is_view in \
                 await cur.fetchall():
-            table = tables.setdefault((schema, rel), Table(schema, rel))
+            table = tables.setdefault((schema, rel), Table(schema, rel, is_view=is_view))
             table.columns[col] = Column(col, col_type, default, primary, always, not_null)
         cur = await conn.execute(_UNIQUE_KEYS, params)
         for schema, rel, cols in await cur.fetchall():
@@ -193,6 +196,8 @@ class Catalog:
             if (schema, rel) in tables and (ref_schema, ref_rel) in tables:
                 tables[(schema, rel)].foreign_keys.append(fk)
                 tables[(ref_schema, ref_rel)].referenced_by.append(fk)
+        cur = await conn.execute(views.QUERY, params)
+        views.add_view_keys(tables, await cur.fetchall())
         cur = await conn.execute(_FUNCTIONS, params)
         for row in await cur.fetchall():
             fn = _function_from_row(row)

@@ -126,9 +126,10 @@ def _matches(rel: Relationship, target: str, hint: str | None) -> bool:
                 rel.outgoing and cols is not None and cols[0] == target)
         return target == rel.target.name and not rel.outgoing and cols is not None \
             and cols[1] == hint
-    if hint is None:
-        return target == rel.target.name or (cols is not None and cols[0] == target) or (
-            rel.junction is None and rel.fk is not None and target == rel.fk.name)
+    if hint is None:  # a key's name or column as the target names a table, never a view
+        return target == rel.target.name or (not rel.target.is_view and (
+            (cols is not None and cols[0] == target)
+            or (rel.junction is None and rel.fk is not None and target == rel.fk.name)))
     return target == rel.target.name and (
         hint == rel.name or (cols is not None and hint in cols))
 

@@ -98,6 +98,12 @@ language sql stable as $$
 create function public.order_label(public.orders) returns text
 language sql stable as $$ select $1.status || ':' || $1.amount $$;
 
+-- Views carry the keys of the base columns they show under the same name.
+create view public.open_orders with (security_invoker = true) as
+  select id, owner_id, status, amount from public.orders where status <> 'refunded';
+create view public.order_totals with (security_invoker = true) as
+  select owner_id as person, sum(amount) as total from public.orders group by owner_id;
+
 create function public.my_orders() returns setof public.orders
 language sql stable as $$ select * from public.orders order by id $$;
 """
@@ -361,3 +367,17 @@ def test_computed_relationships_and_fields(api: httpx.Client) -> None:
     filtered = get(api, "/people", select="name,big_orders!inner(id)",
                    **{"big_orders.status": "eq.paid"})
     assert filtered == []
+
+
+def test_embedding_from_and_to_views_over_keyed_columns(api: httpx.Client) -> None:
+    assert get(api, "/open_orders", select="id,people(name)", order="id") == [
+        {"id": 1, "people": {"name": "Alice"}}, {"id": 3, "people": {"name": "Alice"}}]
+    assert get(api, "/people", select="name,open_orders(id)", **{"open_orders.order": "id"}) \
+        == [{"name": "Alice", "open_orders": [{"id": 1}, {"id": 3}]}]
+    assert get(api, "/open_orders", select="id,receipts(code)", order="id") == [
+        {"id": 1, "receipts": {"code": "R-1"}}, {"id": 3, "receipts": None}]
+    assert get(api, "/ledger", select="id,open_orders!order_id(status)", order="id") == [
+        {"id": 1, "open_orders": {"status": "paid"}}, {"id": 2, "open_orders": None},
+        {"id": 3, "open_orders": None}, {"id": 4, "open_orders": None}]
+    renamed = api.get("/order_totals", params={"select": "person,people(name)"})
+    assert (renamed.status_code, renamed.json()["code"]) == (400, "PGRST200")
