@@ -96,12 +96,13 @@ def read_response(ctx: Context, result: Result, lower: int, *, head: bool,
     response = ctx.response(status)
     response.headers["Content-Range"] = content_range(lower, n, total)
     response.headers["Content-Type"] = media_type(ctx.singular, ctx.variant)
-    keys = ("count", "handling", "timezone", "max-affected") if max_affected and \
-        ctx.prefer.get("handling") == "strict" else ("count", "handling", "timezone")
-    applied = preference_applied({k: ctx.prefer.values[k] for k in keys
-                                  if k in ctx.prefer.values})
-    if applied:
-        response.headers["Preference-Applied"] = applied
+    if ctx.prefer.values:
+        keys = ("count", "handling", "timezone", "max-affected") if max_affected and \
+            ctx.prefer.get("handling") == "strict" else ("count", "handling", "timezone")
+        applied = preference_applied({k: ctx.prefer.values[k] for k in keys
+                                      if k in ctx.prefer.values})
+        if applied:
+            response.headers["Preference-Applied"] = applied
     apply_response_gucs(result, response)
     if not head:
         response.body = (result.body or "").encode()

@@ -170,7 +170,7 @@ class Gateway:
         request_headers = {k: v for k, v in headers.items() if k != "cookie"} \
             if "cookie" in headers else headers
         role_settings = self.catalog.role_settings.get(role, {})
-        timezone = prefer.get("timezone")
+        timezone = prefer.values.get("timezone") if prefer.values else None
         if timezone is not None:
             if timezone in self.catalog.timezones:  # PostgREST ignores an unknown zone
                 role_settings = {**role_settings, "timezone": timezone}

@@ -140,8 +140,8 @@ class Query:
                 q.raw_filters.append((key, value))
             else:
                 q.filters.append(parse_operation(parse_field(key), value))
-        if (q.limit is not None and q.limit < 0) or any(
-                p.limit is not None and p.limit < 0 for p in q.embedded.values()):
+        if (q.limit is not None and q.limit < 0) or (q.embedded and any(
+                p.limit is not None and p.limit < 0 for p in q.embedded.values())):
             raise pgrst(416, "PGRST103", "Requested range not satisfiable",
                         "Limit should be greater than or equal to zero.")
         return q

@@ -22,6 +22,8 @@ class Response:
 
 
 def media_type(singular: bool, variant: str) -> str:
+    if variant == "json":
+        return OBJECT_TYPE if singular else JSON_TYPE
     if variant == "csv":
         return "text/csv; charset=utf-8"
     if variant == "stripped":

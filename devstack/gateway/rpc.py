@@ -73,7 +73,9 @@ def resolve(schema: str, name: str, candidates: list[Function], keys: set[str],
 
 
 def _media(ctx: Context) -> str:
-    media = (ctx.content_type or "application/json").split(";")[0].strip().lower()
+    if ctx.content_type is None or ctx.content_type.startswith("application/json"):
+        return "application/json"
+    media = ctx.content_type.split(";")[0].strip().lower()
     return media if media in _RAW_MEDIA else "application/json"
 
 
@@ -81,10 +83,10 @@ def _arguments(ctx: Context, candidates: list[Function], media: str) -> dict[str
     """Named arguments; None when the POST body is not a JSON object (it can only go whole to
     a single unnamed parameter)."""
     if ctx.method == "POST":
-        # Every query parameter filters the result on POST (arguments are in the body).
-        ctx.query.filters.extend(parse_operation(parse_field(k), v)
-                                 for k, v in ctx.query.raw_filters)
-        ctx.query.raw_filters = []
+        if ctx.query.raw_filters:  # on POST every query parameter filters the result
+            ctx.query.filters.extend(parse_operation(parse_field(k), v)
+                                     for k, v in ctx.query.raw_filters)
+            ctx.query.raw_filters = []
         if media in _RAW_MEDIA:
             return None
         payload = parse_body(ctx.body, empty={})
@@ -101,7 +103,7 @@ def _arguments(ctx: Context, candidates: list[Function], media: str) -> dict[str
 
 
 def _max_affected(ctx: Context, fn: Function) -> int | None:
-    if ctx.prefer.get("handling") != "strict" or ctx.prefer.get("max-affected") is None:
+    if "max-affected" not in ctx.prefer.values or ctx.prefer.get("handling") != "strict":
         return None
     if not fn.returns_set:
         raise pgrst(400, "PGRST128", "Function must return SETOF or TABLE when max-affected "
@@ -117,10 +119,11 @@ async def call(ctx: Context, name: str, candidates: list[Function]) -> Response:
     args = _arguments(ctx, candidates, media)
     fn = resolve(ctx.schema, name, candidates, set(args or ()), post=post, media=media)
     raw_json: str | bytes | None = None
-    if args is None or fn.single_unnamed_type is not None:
+    unnamed = fn.single_unnamed_type
+    if args is None or unnamed is not None:
         # The single unnamed parameter takes the body as it came.
         args = None
-        raw_json = ctx.body if fn.single_unnamed_type == "bytea" else \
+        raw_json = ctx.body if unnamed == "bytea" else \
             (ctx.body.decode() or ("{}" if media == "application/json" else ""))
     if ctx.variant == "csv" and not fn.returns_composite and not fn.returns_void:
         # CSV is made of rows with named columns; a scalar result has neither.

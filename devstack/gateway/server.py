@@ -165,16 +165,20 @@ class _HttpConnection(asyncio.Protocol):
         self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
-        for name, value in self.headers:
-            if name.lower() == b"content-length" and value.strip().isdigit() \
-                    and int(value) > self.max_body and not self.refusal:
-                self.refusal = 413
         if self.task is not None or self.queue or self.refusal:
             return  # a 100 now would answer an earlier request (or invite a refused body)
+        expects = False
         for name, value in self.headers:
-            if name.lower() == b"expect" and value.lower() == b"100-continue":
-                assert self.transport is not None
-                self.transport.write(_CONTINUE)
+            lowered = name.lower()
+            if lowered == b"content-length" and value.strip().isdigit() \
+                    and int(value) > self.max_body:
+                self.refusal = 413  # announced too large: no 100, the body is discarded
+                return
+            if lowered == b"expect" and value.lower() == b"100-continue":
+                expects = True
+        if expects:
+            assert self.transport is not None
+            self.transport.write(_CONTINUE)
 
     def on_body(self, body: bytes) -> None:
         if self.refusal:
