@@ -28,7 +28,7 @@ def media_type(singular: bool, variant: str) -> str:
         return "text/csv; charset=utf-8"
     if variant == "stripped":
         kind = "object" if singular else "array"
-        return f"application/vnd.pgrst.{kind}+json; nulls=stripped; charset=utf-8"
+        return f"application/vnd.pgrst.{kind}+json;nulls=stripped; charset=utf-8"
     return OBJECT_TYPE if singular else JSON_TYPE
 
 

@@ -67,7 +67,7 @@ def test_nulls_stripped_arrays_and_objects(api: httpx.Client) -> None:
     r = api.get("/entries", params={"select": "label,note", "id": "lte.2", "order": "id"},
                 headers={"Accept": accept})
     assert r.json() == [{"label": "plain"}, {"label": 'a,b "q"', "note": "x"}]
-    assert r.headers["Content-Type"] == ("application/vnd.pgrst.array+json; nulls=stripped; "
+    assert r.headers["Content-Type"] == ("application/vnd.pgrst.array+json;nulls=stripped; "
                                          "charset=utf-8")
     one = api.get("/entries", params={"select": "label,note", "id": "eq.1"},
                   headers={"Accept": "application/vnd.pgrst.object+json;nulls=stripped"})
