@@ -247,6 +247,9 @@ def test_nested_embedding_and_spread(api: httpx.Client) -> None:
                **{"orders.order": "id"})
     assert rows[0]["orders"] == [{"id": 1, "receipts": {"code": "R-1"}},
                                  {"id": 2, "receipts": None}, {"id": 3, "receipts": None}]
+    deep = get(api, "/people", select="name,orders!inner(id,receipts!inner(code))",
+               **{"orders.receipts.code": "eq.R-1"})
+    assert deep == [{"name": "Alice", "orders": [{"id": 1, "receipts": {"code": "R-1"}}]}]
     spread = get(api, "/ledger", select="id,...orders!order_id(status,total:amount)", order="id")
     assert spread[0] == {"id": 1, "status": "paid", "total": 100}
     assert spread[3] == {"id": 4, "status": None, "total": None}
