@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from devstack.gateway import mutations, render, statements
+from psycopg import sql
+
+from devstack.gateway import embed, mutations, render, statements
 from devstack.gateway.catalog import Table
 from devstack.gateway.errors import ApiError, pgrst
 from devstack.gateway.executor import Result, Transaction
@@ -21,10 +23,9 @@ from devstack.gateway.request import (
     range_status,
 )
 from devstack.gateway.response import (
-    JSON_TYPE,
-    OBJECT_TYPE,
     Response,
     apply_response_gucs,
+    media_type,
     preference_applied,
     singular_error,
 )
@@ -46,6 +47,8 @@ class Context:
     range_header: str | None
     body: bytes
     base_headers: dict[str, str] = field(default_factory=dict)
+    content_type: str | None = None
+    variant: str = "json"  # json | csv | stripped (the body's media type variant)
 
     def response(self, status: int) -> Response:
         return Response(status, dict(self.base_headers))
@@ -81,7 +84,9 @@ def missing_column(table: Table, column: str) -> ApiError:
                  "the schema cache")
 
 
-def read_response(ctx: Context, result: Result, lower: int, *, head: bool) -> Response:
+def read_response(ctx: Context, result: Result, lower: int, *, head: bool,
+                  max_affected: bool = False) -> Response:
+    """`max_affected`: the request can apply max-affected (an RPC), so it is reported."""
     n, total = result.page_total, result.total
     if total is not None and lower > total:
         raise offset_error(lower, total)
@@ -90,35 +95,83 @@ def read_response(ctx: Context, result: Result, lower: int, *, head: bool) -> Re
     status = 200 if ctx.singular else range_status(lower, n, total)
     response = ctx.response(status)
     response.headers["Content-Range"] = content_range(lower, n, total)
-    response.headers["Content-Type"] = OBJECT_TYPE if ctx.singular else JSON_TYPE
-    applied = preference_applied({"count": ctx.prefer.values["count"]}
-                                 if ctx.count_requested() else {})
-    if applied:
-        response.headers["Preference-Applied"] = applied
+    response.headers["Content-Type"] = media_type(ctx.singular, ctx.variant)
+    if ctx.prefer.values:
+        keys = ("count", "handling", "timezone", "max-affected") if max_affected and \
+            ctx.prefer.get("handling") == "strict" else ("count", "handling", "timezone")
+        applied = preference_applied({k: ctx.prefer.values[k] for k in keys
+                                      if k in ctx.prefer.values})
+        if applied:
+            response.headers["Preference-Applied"] = applied
     apply_response_gucs(result, response)
     if not head:
         response.body = (result.body or "").encode()
     return response
 
 
+def use_planned(ctx: Context, result: Result) -> None:
+    """count=planned: the planner's estimate; count=estimated: the exact count up to
+    db-max-rows, the estimate above it (PostgREST's rule)."""
+    if result.planned is None:
+        return
+    cap = ctx.gateway.settings.max_rows
+    if ctx.prefer.get("count") == "planned" or (cap is not None and result.planned > cap):
+        result.total = result.planned
+
+
 async def read(ctx: Context, table: Table) -> Response:
     rel = statements.table_ident(table)
-    where = render.where_sql(rel, ctx.query.filters, _column_type(table))
+    items = parse_select(ctx.query.select)
+    joins: sql.Composable = sql.SQL("")
+    count_joins = False
+    related: dict[str, sql.Composable | None] = {}
+    if embed.has_embeds(items) or ctx.query.embedded:
+        planned = embed.Planner(ctx.gateway.catalog, ctx.query.embedded).plan(
+            table, rel, items)
+        select, joins = planned.select_sql(), planned.joins_sql()
+        where = render.where_sql(rel, ctx.query.filters, _column_type(table), planned.labels,
+                                 planned.conditions)
+        count_joins = bool(planned.conditions) or embed.uses_labels(ctx.query.filters,
+                                                                     planned.labels)
+        related = planned.related
+    else:
+        select = render.select_sql(rel, items)
+        where = render.where_sql(rel, ctx.query.filters, _column_type(table))
     lower, limit = page_bounds(ctx.query, ctx.range_header if ctx.method == "GET" else None,
                                ctx.gateway.settings.max_rows)
+    method = ctx.prefer.get("count")
     stmt = statements.read_table(
-        table, render.select_sql(rel, parse_select(ctx.query.select)), where,
-        render.order_sql(rel, ctx.query.order), statements.Page(lower, limit),
-        count=ctx.count_requested(), shape="object" if ctx.singular else "array")
-    result = await ctx.gateway.executor.run(ctx.tx, stmt, authenticated=ctx.authenticated)
+        table, select, where, render.order_sql(rel, ctx.query.order, related, table.name),
+        statements.Page(lower, limit), count=method in ("exact", "estimated"),
+        shape="object" if ctx.singular else "array", joins=joins, count_joins=count_joins,
+        variant=ctx.variant)
+    explain = sql.SQL("SELECT 1 FROM {}{}{}").format(rel, joins if count_joins else sql.SQL(""),
+                                                     where) \
+        if method in ("planned", "estimated") else None
+    result = await ctx.gateway.executor.run(ctx.tx, stmt, authenticated=ctx.authenticated,
+                                            explain=explain)
+    use_planned(ctx, result)
     return read_response(ctx, result, lower, head=ctx.method == "HEAD")
 
 
 def returning_for(ctx: Context, table: Table) -> mutations.Returning:
     mode = ctx.prefer.get("return") or "minimal"
-    select = render.select_sql(statements.table_ident(table), parse_select(ctx.query.select)) \
-        if mode == "representation" else None
-    return mutations.Returning(mode, select, "object" if ctx.singular else "array")
+    shape = "object" if ctx.singular else "array"
+    if mode != "representation":
+        ctx.query.reject_embedded()
+        return mutations.Returning(mode, None, shape, ctx.variant)
+    items = parse_select(ctx.query.select)
+    if embed.has_embeds(items) or ctx.query.embedded:
+        # The written rows are read back with their embeds from the statement's RETURNING.
+        planned = embed.Planner(ctx.gateway.catalog, ctx.query.embedded).plan(
+            table, mutations.WRITTEN, items)
+        where = render.where_sql(mutations.WRITTEN, [], _column_type(table), planned.labels,
+                                 planned.conditions)
+        return mutations.Returning(mode, None, shape, ctx.variant, embedded=(
+            planned.select_sql(), planned.joins_sql() + where))
+    ctx.query.reject_embedded()
+    select = render.select_sql(statements.table_ident(table), items)
+    return mutations.Returning(mode, select, shape, ctx.variant)
 
 
 def _mutation_check(ctx: Context) -> Any:
@@ -139,13 +192,13 @@ def _mutation_response(ctx: Context, result: Result, status: int, returning: mut
     response = ctx.response(status)
     response.headers["Content-Range"] = content_range_value
     if returning.mode == "representation":
-        response.headers["Content-Type"] = OBJECT_TYPE if ctx.singular else JSON_TYPE
+        response.headers["Content-Type"] = media_type(ctx.singular, ctx.variant)
         response.body = (result.body or "").encode()
-    for key in ("return", "count", "handling"):
+    for key in ("return", "count", "handling", "timezone"):
         if key in ctx.prefer.values:
             applied[key] = ctx.prefer.values[key]
-    if "max-affected" in ctx.prefer.values and "handling" in applied:
-        applied["handling"] += ", max-affected=" + ctx.prefer.values["max-affected"]
+    if "max-affected" in ctx.prefer.values and applied.get("handling") == "strict":
+        applied["max-affected"] = ctx.prefer.values["max-affected"]
     header = preference_applied(applied)
     if header:
         response.headers["Preference-Applied"] = header
@@ -176,6 +229,11 @@ async def insert(ctx: Context, table: Table) -> Response:
     for column in columns:
         if column not in table.columns:
             raise missing_column(table, column)
+    if ctx.prefer.get("missing") == "default":
+        # A column no row gives is left out, so PostgreSQL applies its default itself: the only
+        # way for identity and generated columns, and no sequence privilege is needed.
+        given = [c for c in columns if any(c in r for r in rows)]
+        columns = given or columns
     resolution = ctx.prefer.get("resolution")
     on_conflict = parse_columns(ctx.query.on_conflict) if ctx.query.on_conflict else None
     if not (on_conflict or table.primary_key):

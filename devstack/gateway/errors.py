@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from devstack.gateway.pgwire import PgError
 
@@ -10,7 +11,7 @@ from devstack.gateway.pgwire import PgError
 class ApiError(Exception):
     """An error answered as `{"code","details","hint","message"}` with a status and headers."""
 
-    def __init__(self, status: int, code: str, message: str, details: str | None = None,
+    def __init__(self, status: int, code: str, message: str, details: Any = None,
                  hint: str | None = None, *, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status

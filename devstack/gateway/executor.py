@@ -43,6 +43,7 @@ class Result:
     response_headers: str | None
     response_status: str | None
     inserted: int | None
+    planned: int | None = None  # the planner's row estimate, when asked for
 
 
 @dataclass
@@ -160,8 +161,11 @@ class Executor:
 
     async def run(self, tx: Transaction, main: sql.Composable | str | Prepared, *,
                   authenticated: bool,
-                  check: Callable[[Result], ApiError | None] | None = None) -> Result:
-        """Run the request's transaction. With `check`, commit only if it returns no error."""
+                  check: Callable[[Result], ApiError | None] | None = None,
+                  explain: sql.Composable | None = None) -> Result:
+        """Run the request's transaction. With `check`, commit only if it returns no error.
+        With `explain`, that query's row estimate (EXPLAIN, in the same transaction, as the
+        same role) comes back as `planned`."""
         if isinstance(main, Prepared):
             statement: Statement = (main.text, main.params, True)
         else:  # values inlined as literals: not worth keeping on the connection
@@ -169,14 +173,20 @@ class Executor:
         conn = await self._getconn()
         try:
             statements, explicit = _prelude(tx, conn, deferred_commit=check is not None)
+            if explain is not None:
+                statements.append(((sql.SQL("EXPLAIN (FORMAT JSON) ") + explain).as_string(None),
+                                   (), False))
             main_index = len(statements)
             statements.append(statement)
             if explicit and check is None:
                 statements.append(("COMMIT", (), True))
-            rows = (await conn.pipeline(statements))[main_index]
+            pipelined = await conn.pipeline(statements)
+            rows = pipelined[main_index]
             if not rows:
                 raise pgrst(500, "PGRST000", "The main statement returned no row")
             result = _result(rows[0])
+            if explain is not None:
+                result.planned = _plan_rows(pipelined[main_index - 1][0][0])
             if check is not None:
                 err = check(result)
                 await conn.query("ROLLBACK" if err else "COMMIT")
@@ -191,6 +201,10 @@ class Executor:
         finally:
             self.pool.release(conn)
         return result
+
+
+def _plan_rows(plan: bytes | None) -> int:
+    return int(json.loads(plan or b"[{}]")[0]["Plan"]["Plan Rows"])
 
 
 def _int(value: bytes | None) -> int | None:

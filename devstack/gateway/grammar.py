@@ -17,6 +17,7 @@ FTS = frozenset({"fts", "plfts", "phfts", "wfts"})
 IS_VALUES = frozenset({"null", "not_null", "true", "false", "unknown"})
 _OP_RE = re.compile(r"([a-z]+)(?:\(([A-Za-z0-9_]+)\))?")
 _PATH_RE = re.compile(r"(->>|->)")
+_RELATED_ORDER_RE = re.compile(r"^([^.()]+)\(([^()]+)\)(.*)$")
 _AGGREGATE_RE = re.compile(r"(?:\w+\.)?(count|sum|avg|min|max)\(\)")
 
 
@@ -54,10 +55,30 @@ class SelectItem:
 
 
 @dataclass(frozen=True)
+class Embed:
+    """`[alias:]name[!hint][!inner|!left](items)` or a spread `...name[!hint](items)`."""
+
+    name: str
+    items: tuple[SelectItem | Embed, ...]
+    alias: str | None = None
+    hint: str | None = None
+    join: str | None = None  # inner | left
+    spread: bool = False
+
+    @property
+    def label(self) -> str:
+        return self.alias or self.name
+
+
+Selection = SelectItem | Embed
+
+
+@dataclass(frozen=True)
 class OrderTerm:
     field: Field
     descending: bool = False
     nulls: str | None = None
+    relation: str | None = None  # `rel(col)`: a column of a to-one embed
 
 
 def _unquote(name: str) -> str:
@@ -173,16 +194,25 @@ def _parse_tree_items(inner: str, raw: str) -> tuple[Filter | Logic, ...]:
 _CAST_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_ ]*(\[\])?")
 
 
-def parse_select(text: str | None) -> list[SelectItem]:
+def parse_select(text: str | None) -> list[Selection]:
     if text is None or not text.strip():
         return [SelectItem(None)]
-    items: list[SelectItem] = []
+    return _parse_items(text, text)
+
+
+def _parse_items(text: str, whole: str) -> list[Selection]:
+    items: list[Selection] = []
     for raw in split_top(text):
         part = raw.strip()
+        if not part:
+            continue
+        if part.endswith(")") and "(" in part:
+            items.append(_parse_embed(part, whole))
+            continue
         if _AGGREGATE_RE.search(part):
             raise pgrst(400, "PGRST123", "Use of aggregate functions is not allowed")
         if "(" in part or part.startswith("..."):
-            raise not_implemented("resource embedding")
+            raise parse_error(f'"failed to parse select parameter ({whole})"')
         if part == "*":
             items.append(SelectItem(None))
             continue
@@ -194,16 +224,48 @@ def parse_select(text: str | None) -> list[SelectItem]:
         if "::" in part:
             part, cast = part.split("::", 1)
             if not _CAST_RE.fullmatch(cast.strip()):
-                raise parse_error(f'"failed to parse select parameter ({text})"')
+                raise parse_error(f'"failed to parse select parameter ({whole})"')
             cast = cast.strip()
         items.append(SelectItem(parse_field(part), alias, cast))
     return items
 
 
+def _parse_embed(part: str, whole: str) -> Embed:
+    opening = part.index("(")
+    head, inner = part[:opening].strip(), part[opening + 1:-1]
+    if _AGGREGATE_RE.fullmatch(part) or not head:
+        raise pgrst(400, "PGRST123", "Use of aggregate functions is not allowed")
+    spread = head.startswith("...")
+    if spread:
+        head = head[3:]
+    alias: str | None = None
+    if ":" in head:
+        alias_text, _, head = head.partition(":")
+        alias = _unquote(alias_text.strip())
+    name, *modifiers = [m.strip() for m in head.split("!")]
+    hint: str | None = None
+    join: str | None = None
+    for modifier in modifiers:
+        if modifier in ("inner", "left"):
+            join = modifier
+        elif hint is None and modifier:
+            hint = _unquote(modifier)
+        else:
+            raise parse_error(f'"failed to parse select parameter ({whole})"')
+    if not name or (spread and alias):
+        raise parse_error(f'"failed to parse select parameter ({whole})"')
+    return Embed(_unquote(name), tuple(_parse_items(inner, whole)), alias, hint, join, spread)
+
+
 def parse_order(text: str) -> list[OrderTerm]:
     terms: list[OrderTerm] = []
     for raw in split_top(text):
-        pieces = raw.strip().split(".")
+        relation: str | None = None
+        head = raw.strip()
+        related = _RELATED_ORDER_RE.match(head)
+        if related:
+            relation, head = related.group(1), related.group(2) + related.group(3)
+        pieces = head.split(".")
         field = parse_field(pieces[0])
         descending, nulls = False, None
         for modifier in pieces[1:]:
@@ -215,7 +277,7 @@ def parse_order(text: str) -> list[OrderTerm]:
                 raise parse_error(f'"failed to parse order ({text})" (line 1, column 1)',
                                   'unexpected "' + modifier + '" expecting "asc", "desc", '
                                   '"nullsfirst" or "nullslast"')
-        terms.append(OrderTerm(field, descending, nulls))
+        terms.append(OrderTerm(field, descending, nulls, relation))
     return terms
 
 

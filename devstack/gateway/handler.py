@@ -14,12 +14,12 @@ from urllib.parse import parse_qsl
 import psycopg
 from psycopg import sql
 
-from devstack.gateway import actions, rpc, single_upsert
+from devstack.gateway import actions, openapi, rpc, single_upsert
 from devstack.gateway.auth import TokenVerifier, bearer_token
 from devstack.gateway.catalog import Catalog, Function, Table
 from devstack.gateway.errors import ApiError, pgrst
 from devstack.gateway.executor import Executor, Transaction
-from devstack.gateway.request import Prefer, Query, wants_object
+from devstack.gateway.request import Prefer, Query, negotiate
 from devstack.gateway.response import Response
 from devstack.gateway.settings import GatewaySettings
 
@@ -144,6 +144,16 @@ class Gateway:
                         + ", ".join(self.settings.schemas))
         return profile, True
 
+    async def _openapi(self, tx: Transaction, schema: str, host: str | None, role: str
+                       ) -> Response:
+        tables = [t for (s, _), t in self.catalog.tables.items() if s == schema]
+        functions = [f for (s, _), fns in self.catalog.functions.items() if s == schema
+                     for f in fns]
+        result = await self.executor.run(tx, openapi.visible_sql(tables, functions),
+                                         authenticated=role != self.settings.anon_role)
+        return Response(200, {"Content-Type": openapi.MEDIA_TYPE},
+                        openapi.document(self.catalog, schema, result.body, host))
+
     async def handle(self, method: str, path: str, raw_query: str, headers: dict[str, str],
                      body: bytes) -> Response:
         try:
@@ -162,15 +172,27 @@ class Gateway:
         if method == "OPTIONS":
             return Response(200, {"Allow": _ALLOW})
         schema, profiled = self._schema(method, headers)
-        singular = wants_object(headers.get("accept"))
+        singular, variant = negotiate(headers.get("accept"))
         prefer = Prefer.parse(headers.get("prefer"))
         params = parse_qsl(raw_query, keep_blank_values=True) if raw_query else []
         search_path = _search_path(schema, tuple(self.settings.extra_search_path))
         request_headers = {k: v for k, v in headers.items() if k != "cookie"} \
             if "cookie" in headers else headers
-        tx = Transaction(role, self.catalog.role_settings.get(role, {}), search_path, claims,
+        role_settings = self.catalog.role_settings.get(role, {})
+        timezone = prefer.values.get("timezone") if prefer.values else None
+        if timezone is not None:
+            if timezone in self.catalog.timezones:  # PostgREST ignores an unknown zone
+                role_settings = {**role_settings, "timezone": timezone}
+            elif prefer.get("handling") == "strict":
+                raise pgrst(400, "PGRST122", "Invalid preferences given with handling=strict",
+                            f"Invalid preferences: timezone={timezone}")
+            else:
+                del prefer.values["timezone"]
+        tx = Transaction(role, role_settings, search_path, claims,
                          method, path, request_headers, _cookies(headers.get("cookie")),
                          read_only=method in ("GET", "HEAD"), pre_request=self.settings.pre_request)
+        if not segments and method in ("GET", "HEAD"):
+            return await self._openapi(tx, schema, headers.get("host"), role)
         is_rpc = len(segments) == 2 and segments[0] == "rpc"
         if not is_rpc and len(segments) != 1:
             raise pgrst(404, "PGRST125", f"Invalid path specified in request URL: {path}")
@@ -178,7 +200,8 @@ class Gateway:
             gateway=self, tx=tx, method=method, schema=schema,
             query=Query.parse(params, defer_filters=is_rpc), prefer=prefer, singular=singular,
             authenticated=role != self.settings.anon_role, range_header=headers.get("range"),
-            body=body, base_headers={"Content-Profile": schema} if profiled else {})
+            body=body, base_headers={"Content-Profile": schema} if profiled else {},
+            content_type=headers.get("content-type"), variant=variant)
         if is_rpc:
             return await rpc.call(ctx, segments[1], await self._functions(schema, segments[1]))
         table = await self._table(schema, segments[0])

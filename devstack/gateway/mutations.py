@@ -14,6 +14,10 @@ from psycopg import sql
 from devstack.gateway.catalog import Table
 from devstack.gateway.statements import table_ident, wrap
 
+_Composable = sql.Composable  # for annotations inside Returning, whose `sql` method shadows
+_Composed = sql.Composed
+WRITTEN = sql.Identifier("pgrst_written")  # the written rows, when read back with embeds
+
 # Counts inserted rows of an upsert: +1 per proposed row, -1 per row that took the update path.
 _BUMP = ("pg_catalog.set_config('pgrst.inserted', (coalesce(nullif(pg_catalog.current_setting("
          "'pgrst.inserted', true), '')::int, 0) {} 1)::text, true) <> '{}'")
@@ -24,8 +28,13 @@ class Returning:
     mode: str  # minimal | headers-only | representation
     select: sql.Composable | None = None
     shape: str = "none"  # body shape for representation: array | object
+    variant: str = "json"  # json | csv | stripped
+    # (select list, joins and WHERE) reading the written rows back as WRITTEN, with embeds
+    embedded: tuple[sql.Composable, sql.Composable] | None = None
 
     def sql(self, table: Table) -> sql.Composable:
+        if self.mode == "representation" and self.embedded is not None:
+            return sql.SQL(" RETURNING {}.*").format(table_ident(table))
         if self.mode == "representation" and self.select is not None:
             return sql.SQL(" RETURNING {}").format(self.select)
         if self.mode == "headers-only" and table.primary_key:
@@ -36,6 +45,17 @@ class Returning:
 
     def body_shape(self) -> str:
         return self.shape if self.mode == "representation" else "none"
+
+    def wrap(self, source: _Composable, *, extra: _Composable | None = None,
+             inserted: bool = False) -> _Composed:
+        """The statement's outer shape; with embeds, the write runs in a CTE of its own."""
+        if self.embedded is None:
+            return wrap(source, shape=self.body_shape(), variant=self.variant, extra=extra,
+                        inserted=inserted)
+        select, tail = self.embedded
+        read = sql.SQL("SELECT {} FROM pgrst_written AS {}{}").format(select, WRITTEN, tail)
+        return wrap(read, shape=self.body_shape(), variant=self.variant, written=source,
+                    extra=extra, inserted=inserted)
 
 
 def _location(returning: Returning, table: Table) -> sql.Composable | None:
@@ -89,8 +109,8 @@ def insert(table: Table, columns: list[str], rows_json: str, returning: Returnin
         else:
             source += sql.SQL(" ON CONFLICT ({}) DO NOTHING").format(conflict)
     source += returning.sql(table)
-    return wrap(source, shape=returning.body_shape(), extra=_location(returning, table),
-                inserted=merge and bool(target))
+    return returning.wrap(source, extra=_location(returning, table),
+                          inserted=merge and bool(target))
 
 
 def update(table: Table, body_json: str, columns: list[str], where: sql.Composable,
@@ -100,7 +120,7 @@ def update(table: Table, body_json: str, columns: list[str], where: sql.Composab
         source = sql.SQL("SELECT {} FROM {} WHERE false").format(
             returning.select if returning.mode == "representation" and returning.select
             else sql.SQL("1"), rel)
-        return wrap(source, shape=returning.body_shape())
+        return returning.wrap(source)
     cols = [table.columns[c] for c in columns]
     record = sql.SQL(", ").join(
         sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(c.type)) for c in cols)
@@ -112,9 +132,9 @@ def update(table: Table, body_json: str, columns: list[str], where: sql.Composab
         "AS pgrst_r({rec})) pgrst_body{where}"
     ).format(rel=rel, sets=sets, body=sql.Literal(body_json), rec=record, where=where)
     source += returning.sql(table)
-    return wrap(source, shape=returning.body_shape())
+    return returning.wrap(source)
 
 
 def delete(table: Table, where: sql.Composable, returning: Returning) -> sql.Composed:
     source = sql.SQL("DELETE FROM {}{}").format(table_ident(table), where) + returning.sql(table)
-    return wrap(source, shape=returning.body_shape())
+    return returning.wrap(source)

@@ -58,17 +58,40 @@ class Prefer:
         return self.values.get(key)
 
 
-def wants_object(accept: str | None) -> bool:
-    """True for the singular media type; 406 PGRST107 for media types we cannot produce."""
+_ARRAY_MEDIA = "application/vnd.pgrst.array+json"
+
+
+def negotiate(accept: str | None) -> tuple[bool, str]:
+    """(singular, variant) of the first media type of Accept we can produce, variant being
+    json, csv or stripped (`nulls=stripped`); 406 PGRST107 when there is none."""
     if not accept:
-        return False
+        return False, "json"
     for part in accept.split(","):
-        media = part.split(";")[0].strip().lower()
+        media, *params = [p.strip().lower() for p in part.split(";")]
+        stripped = "nulls=stripped" in [p.replace(" ", "") for p in params]
         if media in OBJECT_MEDIA:
-            return True
+            return True, "stripped" if stripped else "json"
+        if media == _ARRAY_MEDIA:
+            return False, "stripped" if stripped else "json"
+        if media == "text/csv":
+            return False, "csv"
         if media in _JSON_MEDIA or not media:
-            return False
+            return False, "json"
     raise pgrst(406, "PGRST107", f"None of these media types are available: {accept}")
+
+
+@dataclass
+class EmbedParams:
+    """Filters, order and paging given for one embedded resource (`rel.col=...`,
+    `rel.order=...`, `rel.limit=...`), keyed in Query.embedded by its path of labels."""
+
+    filters: list[Filter | Logic] = field(default_factory=list)
+    order: list[OrderTerm] = field(default_factory=list)
+    limit: int | None = None
+    offset: int = 0
+
+
+_EMBED_RESERVED = ("order", "limit", "offset", "or", "and")
 
 
 @dataclass
@@ -83,11 +106,13 @@ class Query:
     offset: int = 0
     filters: list[Filter | Logic] = field(default_factory=list)
     raw_filters: list[tuple[str, str]] = field(default_factory=list)
+    embedded: dict[tuple[str, ...], EmbedParams] = field(default_factory=dict)
 
     def plain(self) -> bool:
         """No select, filters, order or paging: the result is returned as is."""
         return (self.select is None and not self.order and self.limit is None
-                and not self.offset and not self.filters and not self.raw_filters)
+                and not self.offset and not self.filters and not self.raw_filters
+                and not self.embedded)
 
     @classmethod
     def parse(cls, params: list[tuple[str, str]], *, defer_filters: bool = False) -> Query:
@@ -110,17 +135,51 @@ class Query:
             elif key in ("or", "and", "not.or", "not.and"):
                 q.filters.append(parse_logic(key, value))
             elif "." in key.split("->")[0] and not key.startswith('"'):
-                raise pgrst(400, "PGRST108", f"'{key.rsplit('.', 1)[0]}' is not an embedded "
-                            "resource in this request", None,
-                            "Verify that it is included in the 'select' query parameter.")
+                q._embedded_param(key, value)
             elif defer_filters:
                 q.raw_filters.append((key, value))
             else:
                 q.filters.append(parse_operation(parse_field(key), value))
-        if q.limit is not None and q.limit < 0:
+        if (q.limit is not None and q.limit < 0) or (q.embedded and any(
+                p.limit is not None and p.limit < 0 for p in q.embedded.values())):
             raise pgrst(416, "PGRST103", "Requested range not satisfiable",
                         "Limit should be greater than or equal to zero.")
         return q
+
+    def _embedded_param(self, key: str, value: str) -> None:
+        head = key.split("->", maxsplit=1)[0]
+        parts = head.split(".")
+        last = parts[-1]
+        if last in ("or", "and") and len(parts) > 2 and parts[-2] == "not":
+            path, reserved = tuple(parts[:-2]), "not." + last
+        elif last in _EMBED_RESERVED:
+            path, reserved = tuple(parts[:-1]), last
+        else:
+            path, reserved = tuple(parts[:-1]), None
+        params = self.embedded.setdefault(path, EmbedParams())
+        if reserved is None:
+            field_text = key[len(".".join(path)) + 1:]
+            params.filters.append(parse_operation(parse_field(field_text), value))
+        elif reserved == "order":
+            params.order.extend(parse_order(value))
+        elif reserved == "limit":
+            if value.lstrip("-").isdigit():
+                params.limit = int(value)
+        elif reserved == "offset":
+            if value.isdigit():
+                params.offset = int(value)
+        else:
+            params.filters.append(parse_logic(reserved, value))
+
+    def reject_embedded(self) -> None:
+        """PGRST108 for `rel.x=...` parameters when nothing is embedded."""
+        for path in self.embedded:
+            raise not_embedded(".".join(path))
+
+
+def not_embedded(resource: str) -> ApiError:
+    return pgrst(400, "PGRST108", f"'{resource}' is not an embedded resource in this request",
+                 None, f"Verify that '{resource}' is included in the 'select' query parameter.")
 
 
 def page_bounds(query: Query, range_header: str | None, max_rows: int | None

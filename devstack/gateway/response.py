@@ -10,7 +10,8 @@ from devstack.gateway.executor import Result
 
 JSON_TYPE = "application/json; charset=utf-8"
 OBJECT_TYPE = "application/vnd.pgrst.object+json; charset=utf-8"
-PREF_ORDER = ("resolution", "missing", "return", "count", "tx", "handling", "timezone")
+PREF_ORDER = ("resolution", "missing", "return", "count", "tx", "handling", "timezone",
+              "max-affected")
 
 
 @dataclass
@@ -18,6 +19,17 @@ class Response:
     status: int
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
+
+
+def media_type(singular: bool, variant: str) -> str:
+    if variant == "json":
+        return OBJECT_TYPE if singular else JSON_TYPE
+    if variant == "csv":
+        return "text/csv; charset=utf-8"
+    if variant == "stripped":
+        kind = "object" if singular else "array"
+        return f"application/vnd.pgrst.{kind}+json;nulls=stripped; charset=utf-8"
+    return OBJECT_TYPE if singular else JSON_TYPE
 
 
 def singular_error(n: int) -> ApiError:

@@ -35,8 +35,14 @@ _REASONS = {s.value: s.phrase.encode() for s in HTTPStatus}
 _NO_BODY = frozenset((204, 304))
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
-# method, target, headers, body, keep-alive, HTTP/1.0
-Request = tuple[str, bytes, list[tuple[bytes, bytes]], bytes, bool, bool]
+# method, target, headers, body, keep-alive, HTTP/1.0, refusal status (413/414) or 0
+Request = tuple[str, bytes, list[tuple[bytes, bytes]], bytes, bool, bool, int]
+_REFUSALS = {
+    413: b'{"code":"GW413","details":"The request body is larger than %d bytes.","hint":null,'
+         b'"message":"Payload Too Large"}',
+    414: b'{"code":"GW414","details":"The request target is longer than %d bytes.","hint":null,'
+         b'"message":"URI Too Long"}',
+}
 
 
 class _Clock:
@@ -103,6 +109,10 @@ class _HttpConnection(asyncio.Protocol):
         self.target = b""
         self.headers: list[tuple[bytes, bytes]] = []
         self.body: list[bytes] = []
+        self.body_size = 0
+        self.refusal = 0  # 413 or 414 once the request is over a limit; the rest is discarded
+        self.max_body = server.gateway.settings.max_body_bytes
+        self.max_url = server.gateway.settings.max_url_bytes
         self.queue: collections.deque[Request] = collections.deque()
         self.task: asyncio.Task[None] | None = None
         self.idle: asyncio.TimerHandle | None = None
@@ -141,28 +151,50 @@ class _HttpConnection(asyncio.Protocol):
         self.target = b""
         self.headers = []
         self.body = []
+        self.body_size = 0
+        self.refusal = 0
 
     def on_url(self, url: bytes) -> None:
+        if self.refusal:
+            return
         self.target += url
+        if len(self.target) > self.max_url:
+            self.refusal, self.target = 414, b""
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
-        if self.task is not None or self.queue:
-            return  # a 100 now would answer an earlier request; the client sends on anyway
+        if self.task is not None or self.queue or self.refusal:
+            return  # a 100 now would answer an earlier request (or invite a refused body)
+        expects = False
         for name, value in self.headers:
-            if name.lower() == b"expect" and value.lower() == b"100-continue":
-                assert self.transport is not None
-                self.transport.write(_CONTINUE)
+            lowered = name.lower()
+            if lowered == b"content-length" and value.strip().isdigit() \
+                    and int(value) > self.max_body:
+                self.refusal = 413  # announced too large: no 100, the body is discarded
+                return
+            if lowered == b"expect" and value.lower() == b"100-continue":
+                expects = True
+        if expects:
+            assert self.transport is not None
+            self.transport.write(_CONTINUE)
 
     def on_body(self, body: bytes) -> None:
+        if self.refusal:
+            return
+        self.body_size += len(body)
+        if self.body_size > self.max_body:  # chunked: no length was announced
+            self.refusal, self.body = 413, []
+            return
         self.body.append(body)
 
     def on_message_complete(self) -> None:
+        # A refused request closes the connection after its answer: the client may still be
+        # sending what was not read.
         request = (self.parser.get_method().decode("latin-1"), self.target, self.headers,
-                   b"".join(self.body), self.parser.should_keep_alive(),
-                   self.parser.get_http_version() == "1.0")
+                   b"".join(self.body), self.parser.should_keep_alive() and not self.refusal,
+                   self.parser.get_http_version() == "1.0", self.refusal)
         if self.task is None:
             self.task = self.loop.create_task(self._serve(request))
             return
@@ -177,8 +209,9 @@ class _HttpConnection(asyncio.Protocol):
         transport = self.transport
         assert transport is not None
         while True:
-            method, target, raw_headers, body, keep_alive, http10 = request
-            response = await self._respond(method, target, raw_headers, body)
+            method, target, raw_headers, body, keep_alive, http10, refusal = request
+            response = self._refused(refusal) if refusal else \
+                await self._respond(method, target, raw_headers, body)
             keep_alive = keep_alive and not self.server.stopping
             transport.write(encode(response, self.server.clock, keep_alive=keep_alive,
                                    head=method == "HEAD", http10=http10))
@@ -217,6 +250,12 @@ class _HttpConnection(asyncio.Protocol):
             return Response(500, {"content-type": "application/json; charset=utf-8"},
                             b'{"code":"PGRST000","details":null,"hint":null,'
                             b'"message":"Internal server error"}')
+
+    def _refused(self, status: int) -> Response:
+        limit = self.max_body if status == 413 else self.max_url
+        return Response(status, {"content-type": "application/json; charset=utf-8",
+                                 "proxy-status": f"PostgREST; error=GW{status}"},
+                        _REFUSALS[status] % limit)
 
     def _reject(self, status: int, text: bytes) -> None:
         assert self.transport is not None

@@ -21,6 +21,9 @@ class GatewaySettings(BaseModel):
     pool_timeout: float = 10.0
     apikey_fallback: bool = True
     pre_request: str | None = None
+    # Bounds on what a request may send: larger bodies answer 413, longer targets 414.
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1)
+    max_url_bytes: int = Field(default=16 * 1024, ge=64)
 
     @field_validator("jwt_secret")
     @classmethod

@@ -24,10 +24,9 @@ from devstack.gateway.errors import ApiError, pgrst
 from devstack.gateway.executor import Result
 from devstack.gateway.grammar import Filter, parse_columns
 from devstack.gateway.response import (
-    JSON_TYPE,
-    OBJECT_TYPE,
     Response,
     apply_response_gucs,
+    media_type,
     preference_applied,
 )
 
@@ -81,7 +80,7 @@ async def put(ctx: Context, table: Table) -> Response:
     if returning.mode == "representation":
         # v13: 201 when the row was created, 200 when it replaced one (v12 answers 200).
         response = ctx.response(201 if result.inserted else 200)
-        response.headers["Content-Type"] = OBJECT_TYPE if ctx.singular else JSON_TYPE
+        response.headers["Content-Type"] = media_type(ctx.singular, ctx.variant)
         response.body = (result.body or "").encode()
     else:
         response = ctx.response(204)

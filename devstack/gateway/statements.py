@@ -38,8 +38,30 @@ class Page:
         return limit + offset
 
 
-def body_sql(shape: str) -> sql.Composable:
-    """shape: array | object | scalar | setscalar | none."""
+_CSV = (
+    # PostgREST's CSV: the keys of the first row as the header line, then each row's record
+    # text without its parentheses.
+    "(SELECT coalesce(pg_catalog.string_agg(pgrst_k.k, ','), '') FROM (SELECT "
+    "pg_catalog.json_object_keys(pgrst_h.r)::text AS k FROM (SELECT pg_catalog.row_to_json(hh)"
+    " AS r FROM pgrst_source AS hh LIMIT 1) pgrst_h) pgrst_k) || pg_catalog.chr(10) || "
+    "coalesce(pg_catalog.string_agg(substring(_postgrest_t::text, 2, "
+    "pg_catalog.length(_postgrest_t::text) - 2), pg_catalog.chr(10)), '')"
+)
+_STRIPPED = {
+    "array": "coalesce(pg_catalog.json_agg(pg_catalog.json_strip_nulls("
+             "pg_catalog.row_to_json(_postgrest_t))), '[]')::text",
+    "object": "(pg_catalog.json_agg(pg_catalog.json_strip_nulls("
+              "pg_catalog.row_to_json(_postgrest_t))) -> 0)::text",
+}
+
+
+def body_sql(shape: str, variant: str = "json") -> sql.Composable:
+    """shape: array | object | scalar | setscalar | none; variant: json | csv | stripped (for
+    rows: arrays and objects)."""
+    if variant == "csv" and shape == "array":
+        return sql.SQL(_CSV)
+    if variant == "stripped" and shape in _STRIPPED:
+        return sql.SQL(_STRIPPED[shape])
     return sql.SQL({
         "array": "coalesce(pg_catalog.json_agg(_postgrest_t), '[]')::text",
         "object": "(pg_catalog.json_agg(_postgrest_t) -> 0)::text",
@@ -52,13 +74,19 @@ def body_sql(shape: str) -> sql.Composable:
 
 def wrap(source: sql.Composable, *, shape: str, total: sql.Composable | None = None,
          page: sql.Composable | None = None, extra: sql.Composable | None = None,
-         inserted: bool = False) -> sql.Composed:
+         inserted: bool = False, variant: str = "json",
+         written: sql.Composable | None = None) -> sql.Composed:
+    """`written`: a data-modifying statement run first as `pgrst_written`, which `source` reads
+    (a write cannot sit inside the CTE of a read)."""
+    before = sql.SQL("pgrst_written AS ({}), ").format(written) if written is not None \
+        else sql.SQL("")
     return sql.SQL(
-        "WITH pgrst_source AS ({source}) SELECT {total} AS total, "
+        "WITH {before}pgrst_source AS ({source}) SELECT {total} AS total, "
         "pg_catalog.count(_postgrest_t) AS page_total, {body} AS body, {extra} AS extra{tail}, "
         "{inserted} AS inserted FROM (SELECT * FROM pgrst_source{page}) _postgrest_t"
     ).format(
-        source=source, total=total if total is not None else sql.NULL, body=body_sql(shape),
+        before=before, source=source, total=total if total is not None else sql.NULL,
+        body=body_sql(shape, variant),
         extra=extra if extra is not None else sql.NULL, tail=_TAIL,
         inserted=sql.SQL(_INSERTED_GUC) if inserted else sql.NULL,
         page=page if page is not None else sql.SQL(""),
@@ -70,12 +98,17 @@ def table_ident(table: Table) -> sql.Identifier:
 
 
 def read_table(table: Table, select: sql.Composable, where: sql.Composable,
-               order: sql.Composable, page: Page, *, count: bool, shape: str) -> sql.Composed:
+               order: sql.Composable, page: Page, *, count: bool, shape: str,
+               joins: sql.Composable | None = None, count_joins: bool = False,
+               variant: str = "json") -> sql.Composed:
+    """`count_joins`: the WHERE refers to the embeds' lateral joins, so the count needs them."""
     rel = table_ident(table)
-    source = sql.SQL("SELECT {} FROM {}{}{}{}").format(select, rel, where, order, page.sql())
-    total = sql.SQL("(SELECT pg_catalog.count(*) FROM {}{})").format(rel, where) if count \
-        else None
-    return wrap(source, shape=shape, total=total)
+    joined = joins if joins is not None else sql.SQL("")
+    source = sql.SQL("SELECT {} FROM {}{}{}{}{}").format(select, rel, joined, where, order,
+                                                          page.sql())
+    total = sql.SQL("(SELECT pg_catalog.count(*) FROM {}{}{})").format(
+        rel, joined if count_joins else sql.SQL(""), where) if count else None
+    return wrap(source, shape=shape, total=total, variant=variant)
 
 
 def _json_body_columns(columns: list[tuple[str, str]]) -> sql.Composable:
@@ -84,12 +117,14 @@ def _json_body_columns(columns: list[tuple[str, str]]) -> sql.Composable:
         for name, col_type in columns)
 
 
-def rpc_call(fn: Function, args: dict[str, object] | None, body_json: str | None
+def rpc_call(fn: Function, args: dict[str, object] | None, body_json: str | bytes | None
              ) -> tuple[sql.Composable | None, sql.Composable]:
-    """(FROM item providing pgrst_args, if any; the call expression)."""
+    """(FROM item providing pgrst_args, if any; the call expression). Without `args`, the
+    function's single unnamed parameter takes the whole body."""
     name = sql.Identifier(fn.schema, fn.name)
-    if fn.single_json_param and body_json is not None and args is None:
-        return None, sql.SQL("{}({}::json)").format(name, sql.Literal(body_json))
+    unnamed = fn.single_unnamed_type
+    if unnamed is not None and body_json is not None and args is None:
+        return None, sql.SQL("{}({}::{})").format(name, sql.Literal(body_json), sql.SQL(unnamed))
     given = [a for a in fn.args if args is not None and a.name in args]
     if not given:
         return None, sql.SQL("{}()").format(name)
@@ -103,24 +138,42 @@ def rpc_call(fn: Function, args: dict[str, object] | None, body_json: str | None
 
 def read_rpc(fn: Function, prefix: sql.Composable | None, call: sql.Composable, *,
              select: sql.Composable, where: sql.Composable, order: sql.Composable, page: Page,
-             count: bool, singular: bool) -> sql.Composed:
-    from_args = sql.SQL(" FROM {}").format(prefix) if prefix is not None else sql.SQL("")
+             count: bool, singular: bool, joins: sql.Composable | None = None,
+             variant: str = "json") -> sql.Composed:
     if fn.returns_void:
+        from_args = sql.SQL(" FROM {}").format(prefix) if prefix is not None else sql.SQL("")
         return wrap(sql.SQL("SELECT {}{}").format(call, from_args), shape="none")
-    if not fn.returns_set and not fn.returns_composite:
-        return wrap(sql.SQL("SELECT {} AS pgrst_scalar{}").format(call, from_args),
-                    shape="scalar")
+    source, shape = rpc_source(fn, prefix, call, select=select, where=where, order=order,
+                               singular=singular, joins=joins)
+    total = sql.SQL("(SELECT pg_catalog.count(*) FROM pgrst_source)") if count else None
+    return wrap(source, shape=shape, total=total, page=page.sql(), variant=variant)
+
+
+def rpc_source(fn: Function, prefix: sql.Composable | None, call: sql.Composable, *,
+               select: sql.Composable, where: sql.Composable, order: sql.Composable,
+               singular: bool, joins: sql.Composable | None = None
+               ) -> tuple[sql.Composable, str]:
+    """(the rows of a non-void function's result as the request shapes them, body shape)."""
     joiner = sql.SQL(" FROM {}, LATERAL ").format(prefix) if prefix is not None \
         else sql.SQL(" FROM ")
+    joined = joins if joins is not None else sql.SQL("")
+    source: sql.Composable
     if fn.returns_composite:
-        source = sql.SQL("SELECT {}{}{} pgrst_call{}{}").format(select, joiner, call, where, order)
+        source = sql.SQL("SELECT {}{}{} pgrst_call{}{}{}").format(select, joiner, call, joined,
+                                                                  where, order)
         shape = "object" if singular or not fn.returns_set else "array"
     else:
-        source = sql.SQL("SELECT pgrst_call.pgrst_scalar{}{} pgrst_call(pgrst_scalar){}{}").format(
-            joiner, call, where, order)
-        shape = "setscalar_object" if singular else "setscalar"
-    total = sql.SQL("(SELECT pg_catalog.count(*) FROM pgrst_source)") if count else None
-    return wrap(source, shape=shape, total=total, page=page.sql())
+        # Scalars too go through the same FROM, so filters and order on the result are applied
+        # (or fail on their unknown column), never dropped.
+        source = sql.SQL("SELECT pgrst_call.pgrst_scalar{}(SELECT {} AS pgrst_scalar) pgrst_call"
+                         "{}{}").format(joiner, call, where, order) if not fn.returns_set else \
+            sql.SQL("SELECT pgrst_call.pgrst_scalar{}{} pgrst_call(pgrst_scalar){}{}").format(
+                joiner, call, where, order)
+        if not fn.returns_set:
+            shape = "setscalar_object" if singular else "scalar"
+        else:
+            shape = "setscalar_object" if singular else "setscalar"
+    return source, shape
 
 
 @lru_cache(maxsize=1024)

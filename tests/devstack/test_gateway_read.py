@@ -188,7 +188,7 @@ def test_parse_errors_and_unknown_names(rest: httpx.Client) -> None:
     operator = rest.get("/items", params={"qty": "like.1*"})
     assert (operator.status_code, operator.json()["code"]) == (404, "42883")
     embed = rest.get("/items", params={"select": "id,owner:users(name)"})
-    assert (embed.status_code, embed.json()["code"]) == (400, "PGRST127")
+    assert (embed.status_code, embed.json()["code"]) == (400, "PGRST200")
     assert rest.get("/items", headers={"Accept": "text/html"}).json()["code"] == "PGRST107"
     schema = rest.get("/items", headers={"Accept-Profile": "private"})
     assert (schema.status_code, schema.json()["code"]) == (406, "PGRST106")
