@@ -137,8 +137,8 @@ def resync_payment(database_url: str, payment_intent_id: str, *, stripe_client: 
     """Apply what Stripe says about a PaymentIntent now, for webhook events that never came.
 
     The synthetic event ids name the object and the state applied (`evt_resync_<pi>_succeeded`,
-    `evt_resync_<charge>_refunded_<amount>`), so a second re-sync of the same state is a
-    duplicate, and the SQL state machine ignores a real event that arrives afterwards.
+    `evt_resync_<refund>_failed`, `evt_resync_<dispute>_won`), so a second re-sync of the same
+    state is a duplicate, and the SQL state machine ignores a real event that arrives afterwards.
     """
     from shared.reconciliation import resync_events
 

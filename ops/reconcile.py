@@ -13,7 +13,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from shared.reconciliation import PaymentState, Reconciler, StripeObject
+from shared.reconciliation import PaymentState, Reconciler, StripeObject, payment_states
 
 _RELATIVE = re.compile(r"^(\d+)([hd])$")
 
@@ -48,12 +48,17 @@ class PsycopgStore:
         with self._conn.transaction():
             self._conn.execute("set local role service_role")
             rows = self._conn.execute(
-                "select stripe_payment_intent_id, status::text as status, amount,"
+                "select id, stripe_payment_intent_id, status::text as status, amount,"
                 " amount_refunded, amount_disputed from public.payments"
                 " where stripe_payment_intent_id = any(%s)", (list(intent_ids),)).fetchall()
-        return {r["stripe_payment_intent_id"]: PaymentState(
-            status=r["status"], amount=int(r["amount"]), amount_refunded=int(r["amount_refunded"]),
-            amount_disputed=int(r["amount_disputed"])) for r in rows}
+            ids = [r["id"] for r in rows]
+            refunds = self._conn.execute(
+                "select payment_id, stripe_refund_id, status from public.payment_refunds"
+                " where payment_id = any(%s)", (ids,)).fetchall()
+            disputes = self._conn.execute(
+                "select payment_id, stripe_dispute_id, status from public.payment_disputes"
+                " where payment_id = any(%s)", (ids,)).fetchall()
+        return payment_states(rows, refunds, disputes)
 
     def apply(self, event_id: str, event_type: str, obj: StripeObject) -> dict[str, Any]:
         with self._conn.transaction():

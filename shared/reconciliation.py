@@ -6,7 +6,9 @@ client's auto-pagination); each object kind maps, in `KINDS`, to the webhook eve
 implies. An event whose effect the database already shows is left alone; the others are drift,
 applied under event ids derived from the object and the state (`evt_resync_<object>_<state>`),
 so a second run, the operator's `resync-payment` or the real event arriving later changes
-nothing twice. A new webhook event type plugs in as one more `Rule` of its kind.
+nothing twice. Every event type `public.stripe_event_types()` lists is either one `Rule` of its
+kind or, in `STANDS_IN_FOR`, carried by another that reaches the same SQL handler (a test reads
+both).
 
 Runs from the job consumer (QStash schedule `mimivibe-reconcile`, body `{"task": "reconcile"}`)
 and by hand (`python -m ops.admin reconcile --since ... [--dry-run]`); reports drift as the
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -31,20 +33,29 @@ logger = logging.getLogger("mimivibe.reconciliation")
 APPLY_FUNCTION = "apply_stripe_event"
 DEFAULT_WINDOW_SECONDS = 3 * 86400
 PAGE_SIZE = 100
-# Database statuses of a payment that was never settled.
-UNSETTLED = ("pending", "failed", "canceled")
+
+# The order in which the SQL moves each life forward (private.unsettled_rank, refund_rank and
+# dispute_rank; tests/money/test_reconciliation.py reads both): a state the database has reached
+# or passed is already shown. A payment status missing from PAYMENT_RANK has settled.
+PAYMENT_RANK = {"pending": 0, "requires_action": 1, "processing": 2, "failed": 3, "canceled": 4}
+REFUND_RANK = {"requires_action": 1, "pending": 2, "succeeded": 3, "failed": 4, "canceled": 4}
+DISPUTE_RANK = {"warning_needs_response": 1, "warning_under_review": 2, "needs_response": 3,
+                "under_review": 4, "won": 5, "lost": 5, "warning_closed": 5, "prevented": 5}
 
 StripeObject = dict[str, Any]
 
 
 @dataclass(frozen=True)
 class PaymentState:
-    """What the database knows about one PaymentIntent's payment."""
+    """What the database knows about one PaymentIntent's payment: its status, and the status of
+    each of its refunds and disputes by Stripe id."""
 
     status: str
     amount: int
     amount_refunded: int
     amount_disputed: int
+    refunds: Mapping[str, str] = field(default_factory=dict)
+    disputes: Mapping[str, str] = field(default_factory=dict)
 
 
 class Store(Protocol):
@@ -55,32 +66,24 @@ class Store(Protocol):
     def apply(self, event_id: str, event_type: str, obj: StripeObject) -> dict[str, Any]: ...
 
 
-class Fetch:
-    """Stripe objects a rule needs besides the listed one (a refund's charge), fetched once."""
-
-    def __init__(self, client: Any) -> None:
-        self._client = client
-        self._charges: dict[str, StripeObject] = {}
-
-    def charge(self, charge_id: str) -> StripeObject:
-        if charge_id not in self._charges:
-            self._charges[charge_id] = plain(self._client.v1.charges.retrieve(charge_id))
-        return self._charges[charge_id]
-
-
 @dataclass(frozen=True)
 class Rule:
-    """One webhook event a Stripe object's state implies."""
+    """One webhook event a Stripe object's state implies. The event's object is the listed one
+    and the synthetic event id ends with its status."""
 
     event_type: str
-    # Stripe's state calls for this event (on the listed object).
-    applies: Callable[[StripeObject], bool]
-    # The event's object (the listed one, or one it points at), fetched only when it applies.
-    subject: Callable[[StripeObject, Fetch], StripeObject]
-    # The state, as the last part of the synthetic event id.
-    state: Callable[[StripeObject], str]
+    # The Stripe statuses (of the listed object) that call for this event.
+    statuses: frozenset[str]
     # The database already shows the effect.
     reflected: Callable[[StripeObject, PaymentState], bool]
+    # An extra condition on the object besides its status.
+    also: Callable[[StripeObject], bool] = lambda obj: True
+
+    def applies(self, obj: StripeObject) -> bool:
+        return obj.get("status") in self.statuses and self.also(obj)
+
+    def state(self, obj: StripeObject) -> str:
+        return str(obj.get("status"))
 
 
 @dataclass(frozen=True)
@@ -93,44 +96,79 @@ class Kind:
     rules: tuple[Rule, ...]
 
 
-def _same(obj: StripeObject, fetch: Fetch) -> StripeObject:
-    return obj
-
-
-def _refund_charge(refund: StripeObject, fetch: Fetch) -> StripeObject:
-    return fetch.charge(_id(refund.get("charge")) or "")
-
-
 def _id(value: Any) -> str | None:
     if isinstance(value, dict):
         value = value.get("id")
     return value if isinstance(value, str) and value else None
 
 
+def _payment_reached(status: str) -> Callable[[StripeObject, PaymentState], bool]:
+    """The payment settled, or is at `status` or beyond (the SQL moves unsettled ones forward
+    only, and a settled payment never goes back)."""
+    return lambda pi, p: p.status not in PAYMENT_RANK or PAYMENT_RANK[p.status] >= PAYMENT_RANK[
+        status]
+
+
+def _refund_reached(re: StripeObject, p: PaymentState) -> bool:
+    known = p.refunds.get(str(re.get("id")))
+    return known is not None and REFUND_RANK.get(known, 0) >= REFUND_RANK.get(
+        str(re.get("status")), 0)
+
+
+def _dispute_reached(dp: StripeObject, p: PaymentState) -> bool:
+    known = p.disputes.get(str(dp.get("id")))
+    return known is not None and DISPUTE_RANK.get(known, 0) >= DISPUTE_RANK.get(
+        str(dp.get("status")), 0)
+
+
 KINDS: tuple[Kind, ...] = (
     Kind("payment_intent", "payment_intents", lambda pi: _id(pi.get("id")), (
-        Rule("payment_intent.succeeded", lambda pi: pi.get("status") == "succeeded", _same,
-             lambda pi: "succeeded", lambda pi, p: p.status not in UNSETTLED),
-        Rule("payment_intent.canceled", lambda pi: pi.get("status") == "canceled", _same,
-             lambda pi: "canceled", lambda pi, p: p.status not in ("pending", "failed")),
-        Rule("payment_intent.payment_failed",
-             lambda pi: pi.get("status") == "requires_payment_method"
-             and bool(pi.get("last_payment_error")),
-             _same, lambda pi: "failed", lambda pi, p: p.status != "pending"),
+        Rule("payment_intent.requires_action", frozenset({"requires_action"}),
+             _payment_reached("requires_action")),
+        Rule("payment_intent.processing", frozenset({"processing"}),
+             _payment_reached("processing")),
+        Rule("payment_intent.succeeded", frozenset({"succeeded"}),
+             lambda pi, p: p.status not in PAYMENT_RANK),
+        # A declined card, a failed 3-D Secure challenge or an expired PromptPay code: Stripe
+        # asks for a new payment method and says why.
+        Rule("payment_intent.payment_failed", frozenset({"requires_payment_method"}),
+             _payment_reached("failed"), also=lambda pi: bool(pi.get("last_payment_error"))),
+        Rule("payment_intent.canceled", frozenset({"canceled"}), _payment_reached("canceled")),
     )),
-    # The webhook applies refunds from `charge.refunded` (the charge's cumulative amount).
+    # Each refund by its own status: the SQL recomputes the payment's stars from every refund.
     Kind("refund", "refunds", lambda re: _id(re.get("payment_intent")), (
-        Rule("charge.refunded", lambda re: re.get("status") in ("succeeded", "pending"),
-             _refund_charge, lambda ch: f"refunded_{int(ch.get('amount_refunded') or 0)}",
-             lambda ch, p: p.amount_refunded >= min(p.amount,
-                                                    int(ch.get("amount_refunded") or 0))),
+        Rule("refund.updated", frozenset({"requires_action", "pending", "succeeded", "canceled"}),
+             _refund_reached),
+        Rule("refund.failed", frozenset({"failed"}), _refund_reached),
     )),
+    # A dispute holds the payment's stars from the moment funds are withdrawn until it is won.
     Kind("dispute", "disputes", lambda dp: _id(dp.get("payment_intent")), (
-        Rule("charge.dispute.closed", lambda dp: dp.get("status") == "lost", _same,
-             lambda dp: "lost",
-             lambda dp, p: p.amount_disputed >= min(p.amount, int(dp.get("amount") or 0))),
+        Rule("charge.dispute.created",
+             frozenset({"warning_needs_response", "warning_under_review"}), _dispute_reached),
+        Rule("charge.dispute.funds_withdrawn", frozenset({"needs_response", "under_review"}),
+             _dispute_reached),
+        Rule("charge.dispute.closed", frozenset({"won", "lost", "warning_closed", "prevented"}),
+             _dispute_reached),
     )),
 )
+
+# The handled event types the reconciliation never synthesizes, and the synthesized one applied
+# instead: it carries the same object to the same SQL handler, so the state is the same. None:
+# not about a payment (saved cards follow the customer's next save or removal).
+STANDS_IN_FOR: dict[str, str | None] = {
+    "charge.refunded": "refund.updated",
+    "charge.refund.updated": "refund.updated",
+    "refund.created": "refund.updated",
+    "charge.dispute.updated": "charge.dispute.funds_withdrawn",
+    "charge.dispute.funds_reinstated": "charge.dispute.closed",
+    "payment_method.attached": None,
+    "payment_method.updated": None,
+    "payment_method.detached": None,
+}
+
+
+def synthesized_types() -> set[str]:
+    return {rule.event_type for kind in KINDS for rule in kind.rules}
 
 
 def plain(obj: Any) -> StripeObject:
@@ -213,7 +251,6 @@ class Reconciler:
                 if intent and rules:
                     candidates.append(_Candidate(kind, obj, intent, rules))
         known = self._payments({c.intent for c in candidates})
-        fetch = Fetch(self._stripe)
         seen: set[str] = set()
         for candidate in candidates:
             payment = known.get(candidate.intent)
@@ -221,7 +258,7 @@ class Reconciler:
                 report.unknown_payments += 1
                 continue
             for rule in candidate.rules:
-                subject = rule.subject(candidate.obj, fetch)
+                subject = candidate.obj
                 event_id = synthetic_event_id(subject, rule.state(subject))
                 if event_id in seen or rule.reflected(subject, payment):
                     continue
@@ -255,18 +292,32 @@ class Reconciler:
 def resync_events(client: Any, payment_intent_id: str) -> tuple[StripeObject,
                                                                 list[tuple[str, str, StripeObject]]]:
     """Every event (id, type, object) the rules derive from one PaymentIntent's state now: the
-    intent's own, and its latest charge's refunds; for `ops.admin resync-payment`."""
+    intent's own, then its refunds' and its disputes'; for `ops.admin resync-payment`."""
     intent = plain(client.v1.payment_intents.retrieve(payment_intent_id))
-    fetch = Fetch(client)
-    events = [(synthetic_event_id(intent, rule.state(intent)), rule.event_type, intent)
-              for rule in KINDS[0].rules if rule.applies(intent)]
-    charge_id = _id(intent.get("latest_charge"))
-    if intent.get("status") == "succeeded" and charge_id:
-        charge = fetch.charge(charge_id)
-        if int(charge.get("amount_refunded") or 0) > 0:
-            state = f"refunded_{int(charge['amount_refunded'])}"
-            events.append((synthetic_event_id(charge, state), "charge.refunded", charge))
+    objects: list[tuple[Kind, StripeObject]] = [(KINDS[0], intent)]
+    for kind in KINDS[1:]:
+        page = getattr(client.v1, kind.resource).list(
+            params={"payment_intent": payment_intent_id, "limit": PAGE_SIZE})
+        objects += [(kind, plain(obj)) for obj in page.auto_paging_iter()]
+    events = [(synthetic_event_id(obj, rule.state(obj)), rule.event_type, obj)
+              for kind, obj in objects for rule in kind.rules if rule.applies(obj)]
     return intent, events
+
+
+def payment_states(payments: Iterable[Mapping[str, Any]], refunds: Iterable[Mapping[str, Any]],
+                   disputes: Iterable[Mapping[str, Any]]) -> dict[str, PaymentState]:
+    """PaymentStates by PaymentIntent id from rows of payments (with their `id`) and of their
+    refunds and disputes (with `payment_id`)."""
+    refunds_of: dict[str, dict[str, str]] = {}
+    for r in refunds:
+        refunds_of.setdefault(str(r["payment_id"]), {})[r["stripe_refund_id"]] = r["status"]
+    disputes_of: dict[str, dict[str, str]] = {}
+    for d in disputes:
+        disputes_of.setdefault(str(d["payment_id"]), {})[d["stripe_dispute_id"]] = d["status"]
+    return {p["stripe_payment_intent_id"]: PaymentState(
+        status=p["status"], amount=int(p["amount"]), amount_refunded=int(p["amount_refunded"]),
+        amount_disputed=int(p["amount_disputed"]), refunds=refunds_of.get(str(p["id"]), {}),
+        disputes=disputes_of.get(str(p["id"]), {})) for p in payments}
 
 
 class PostgrestStore:
@@ -278,12 +329,18 @@ class PostgrestStore:
     def payments(self, intent_ids: Sequence[str]) -> dict[str, PaymentState]:
         from shared.db import execute
 
-        rows = execute(self._database.service.table("payments").select(
-            "stripe_payment_intent_id,status,amount,amount_refunded,amount_disputed",
+        service = self._database.service
+        rows = execute(service.table("payments").select(
+            "id,stripe_payment_intent_id,status,amount,amount_refunded,amount_disputed",
         ).in_("stripe_payment_intent_id", list(intent_ids))).data
-        return {r["stripe_payment_intent_id"]: PaymentState(
-            status=r["status"], amount=int(r["amount"]), amount_refunded=int(r["amount_refunded"]),
-            amount_disputed=int(r["amount_disputed"])) for r in rows}
+        ids = [r["id"] for r in rows]
+        if not ids:
+            return {}
+        refunds = execute(service.table("payment_refunds").select(
+            "payment_id,stripe_refund_id,status").in_("payment_id", ids)).data
+        disputes = execute(service.table("payment_disputes").select(
+            "payment_id,stripe_dispute_id,status").in_("payment_id", ids)).data
+        return payment_states(rows, refunds, disputes)
 
     def apply(self, event_id: str, event_type: str, obj: StripeObject) -> dict[str, Any]:
         from shared.db import execute

@@ -93,7 +93,9 @@ def pay(conn: psycopg.Connection[Any], person: Person, package: str = "basic") -
 def populate(conn: psycopg.Connection[Any], person: Person, inviter: Person | None = None) -> None:
     """Rows about `person` in every table that holds any: identities, Stripe Customer, saved
     card, SetupIntent record, invite (as invitee of `inviter`), a paid payment and its ledger
-    rows, a queued reading, a finished reading with its attempt."""
+    rows, a refund and a dispute of it (their Stripe objects carrying the person's email and
+    name, as a PromptPay refund's and a dispute's evidence do), a queued reading, a finished
+    reading with its attempt."""
     if inviter is not None:
         code = one(conn, "select invite_code from public.users where id = %s",
                    (inviter.id,))["invite_code"]
@@ -110,6 +112,14 @@ def populate(conn: psycopg.Connection[Any], person: Person, inviter: Person | No
                  " stripe_setup_intent_id) values (%s, %s, %s)",
                  (person.id, f"key-{person.tag}", f"seti_{person.tag}"))
     person.payment = pay(conn, person)
+    refund = person.payment.refund_event("refund.created", f"re_{person.tag}", 100, "pending")
+    refund["data"]["object"]["instructions_email"] = person.email
+    assert apply_event(conn, refund)["result"] == "refund_pending"
+    dispute = person.payment.dispute_event("charge.dispute.created", f"dp_{person.tag}", 100,
+                                           "needs_response")
+    dispute["data"]["object"]["evidence"] = {"customer_email_address": person.email,
+                                             "customer_name": person.name}
+    assert apply_event(conn, dispute)["result"] == "dispute_held"
     create_reading(conn, person)
     finished = create_reading(conn, person)
     job_id = finished["job_id"]

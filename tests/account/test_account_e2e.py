@@ -112,3 +112,48 @@ def test_a_customer_already_deleted_at_stripe_counts_as_cleaned(stack: MoneyStac
     with psycopg.connect(stack.database_url, autocommit=True) as conn:
         assert conn.execute("select cleanup_done_at is not null from private.account_erasures"
                             " where user_id = %s", (user.id,)).fetchone() == (True,)
+
+
+def test_refund_and_dispute_events_after_the_deletion_are_acknowledged_and_credit_nobody(
+        stack: MoneyStack):
+    user = sign_in(stack)
+    paid = buy(stack, user)
+    intent = stack.stripe.v1.payment_intents.retrieve(paid["payment_intent_id"])
+    refund = stack.stripe.v1.refunds.create(params={"payment_intent": intent.id, "amount": 7450})
+    stack.control.wait_for_event("refund.created", refund.id)
+    stack.wait_for(lambda: stack.me(user)["star_balance"] == 17 - 8)
+    assert delete_account(stack, user).status_code == 202  # the other 9 stars are forfeited
+
+    # The refund fails (its 8 stars would come back) and a dispute is opened and won.
+    stack.control.move_refund(refund.id, "failed")
+    dispute = stack.control.open_dispute(str(intent.latest_charge), amount=5000)
+    stack.control.close_dispute(dispute["id"], "won")
+    stack.control.wait_for_event("charge.dispute.funds_reinstated", dispute["id"])
+    assert stack.control.wait_quiet(timeout=20)
+    late = [e for e in stack.control.events()
+            if e["object_id"] in (refund.id, dispute["id"]) and e["type"] != "refund.created"]
+    assert {e["type"] for e in late} >= {"refund.failed", "charge.dispute.funds_withdrawn",
+                                         "charge.dispute.closed"}
+    for event in late:  # acknowledged at once, not retried
+        assert event["delivered"] and [a["status"] for a in event["attempts"]] == [200], event
+
+    with psycopg.connect(stack.database_url, autocommit=True, row_factory=dict_row) as conn:
+        assert conn.execute("select count(*) as n from public.stripe_events where id = any(%s)",
+                            ([e["id"] for e in late],)).fetchone() == {"n": len(late)}
+        assert conn.execute(
+            "select star_balance, coin_balance from public.users where id = %s",
+            (user.id,)).fetchone() == {"star_balance": 0, "coin_balance": 0}
+        # Nothing credited to anyone since the deletion's forfeit.
+        after = conn.execute(
+            "select w.user_id::text, w.amount, w.transaction_type::text as type"
+            " from public.wallet_transactions w where w.seq > (select max(f.seq)"
+            "  from public.wallet_transactions f where f.user_id = %s"
+            "  and f.transaction_type = 'forfeit')"
+            " and (w.user_id = %s or w.related_payment_id = %s)",
+            (user.id, user.id, paid["payment_id"])).fetchall()
+        assert after == []
+        assert conn.execute(
+            "select r.status as refund, d.status as dispute from public.payment_refunds r"
+            " join public.payment_disputes d using (payment_id) where r.payment_id = %s",
+            (paid["payment_id"],)).fetchone() == {"refund": "failed", "dispute": "won"}
+        assert conn.execute("select * from public.wallet_audit()").fetchall() == []

@@ -23,6 +23,7 @@ from tests.account.conftest import (
     pay,
     populate,
     sign_in,
+    text_columns,
 )
 from tests.db.conftest import apply_change, connect, one
 from tests.money.conftest import apply_event
@@ -46,6 +47,24 @@ def test_erasure_leaves_no_personal_datum_in_any_column_and_the_other_user_untou
         assert occurrences(conn, marker) == [], marker
     for marker in inviter.markers:
         assert occurrences(conn, marker), marker
+
+
+def test_the_scan_covers_the_payment_lives_and_finds_the_persons_rows_there(conn, pair):
+    _, person = pair
+    scanned = {f"{s}.{t}.{c}" for s, t, c in text_columns(conn)}
+    assert {"public.payment_refunds.stripe_refund_id", "public.payment_refunds.status",
+            "public.payment_disputes.stripe_dispute_id", "public.payment_disputes.status",
+            "public.payments.payment_method_type", "public.payments.error_message",
+            "public.wallet_transactions.metadata"} <= scanned
+    lives = {f"re_{person.tag}": "public.payment_refunds.stripe_refund_id",
+             f"dp_{person.tag}": "public.payment_disputes.stripe_dispute_id"}
+    for marker, column in lives.items():
+        assert occurrences(conn, marker) == [column]
+    erase(conn, person.id)
+    # The refund and the dispute stay with the payment (accounting), by Stripe id only; the
+    # email and name their Stripe objects carried were never stored (the scan above).
+    for marker, column in lives.items():
+        assert occurrences(conn, marker) == [column]
 
 
 def test_financial_records_stay_anonymised_with_amounts_and_the_ledger_chain(conn, pair):

@@ -16,6 +16,10 @@ from tests.db.conftest import acting_as, one
 SECTIONS = {
     "identities": ("user_identities", "select id from public.user_identities where user_id = %(u)s"),
     "payments": ("payments", "select id from public.payments where user_id = %(u)s"),
+    "refunds": ("payment_refunds", "select r.id from public.payment_refunds r"
+                " join public.payments p on p.id = r.payment_id where p.user_id = %(u)s"),
+    "disputes": ("payment_disputes", "select d.id from public.payment_disputes d"
+                 " join public.payments p on p.id = d.payment_id where p.user_id = %(u)s"),
     "ledger": ("wallet_transactions",
                "select id from public.wallet_transactions where user_id = %(u)s"),
     "readings": ("tarot_readings", "select id from public.tarot_readings where user_id = %(u)s"),
@@ -43,12 +47,17 @@ def pair(conn: psycopg.Connection[Any]) -> tuple[Person, Person]:
 
 
 def test_every_public_table_about_users_has_its_section(conn):
+    # Tables that point at users, directly or through another such table (a refund through its
+    # payment, an attempt through its job).
     tables = {r["table"] for r in conn.execute(
-        "select distinct c.conrelid::regclass::text as table from pg_constraint c"
-        " where c.contype = 'f' and c.confrelid = 'public.users'::regclass"
-        " and c.connamespace = 'public'::regnamespace").fetchall()}
+        "with recursive about(oid) as ("
+        "  select 'public.users'::regclass::oid"
+        "  union select c.conrelid from pg_constraint c join about a on c.confrelid = a.oid"
+        "   where c.contype = 'f' and c.connamespace = 'public'::regnamespace)"
+        " select oid::regclass::text as table from about").fetchall()}
     # regclass names public tables without their schema (it is on the search path).
     covered = {table for table, _ in SECTIONS.values()} | {"users", "stripe_customers"}
+    assert {"payment_refunds", "payment_disputes", "job_attempts"} <= tables
     assert tables <= covered, tables - covered
 
 
@@ -65,13 +74,18 @@ def test_export_holds_exactly_the_users_rows_of_every_table(conn, pair):
             assert {str(r["id"]) for r in document[section]} == expected, section
         assert {i["external_id"] for i in document["identities"]} == {person.subject}
         assert any(person.question_word in r["question"] for r in document["readings"])
+        assert [(r["stripe_refund_id"], r["amount"], r["status"]) for r in document["refunds"]] \
+            == [(f"re_{person.tag}", 100, "pending")]
+        assert [(d["stripe_dispute_id"], d["status"]) for d in document["disputes"]] == [
+            (f"dp_{person.tag}", "needs_response")]
 
 
 def test_nothing_of_the_other_user_is_in_an_export(conn, pair):
     inviter, invitee = pair
     for me, other in ((inviter, invitee), (invitee, inviter)):
         text = json.dumps(export(conn, me))
-        for marker in [*other.markers, f"cus_{other.tag}", f"pm_{other.tag}"]:
+        for marker in [*other.markers, f"cus_{other.tag}", f"pm_{other.tag}", f"re_{other.tag}",
+                       f"dp_{other.tag}"]:
             assert marker not in text, marker
         other_code = one(conn, "select invite_code from public.users where id = %s",
                          (other.id,))["invite_code"]

@@ -24,6 +24,8 @@ OWN_ROW_TABLES = [
     ("user_identities", "id"),
     ("stripe_customers", "user_id"),
     ("payments", "id"),
+    ("payment_refunds", "id"),
+    ("payment_disputes", "id"),
     ("wallet_transactions", "id"),
     ("tarot_readings", "id"),
     ("jobs", "id"),
@@ -72,6 +74,18 @@ def _make_tenant(conn: psycopg.Connection[Any]) -> Tenant:
         "insert into public.payments (user_id, amount, package_type, stars_purchased, stars_bonus,"
         " stripe_payment_intent_id) values (%s, 14900, 'basic', 15, 2, %s) returning id",
         (user, f"pi_{tag}"),
+    )
+    rows["payment_refunds"] = _one(
+        conn,
+        "insert into public.payment_refunds (payment_id, stripe_refund_id, amount, status)"
+        " values (%s, %s, 100, 'pending') returning id",
+        (rows["payments"], f"re_{tag}"),
+    )
+    rows["payment_disputes"] = _one(
+        conn,
+        "insert into public.payment_disputes (payment_id, stripe_dispute_id, amount, status)"
+        " values (%s, %s, 100, 'needs_response') returning id",
+        (rows["payments"], f"dp_{tag}"),
     )
     rows["jobs"] = _one(
         conn,

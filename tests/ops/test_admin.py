@@ -158,7 +158,7 @@ def test_resync_credits_a_payment_whose_webhook_never_arrived_exactly_once(db_ur
     stripe_server.v1.refunds.create(params={"payment_intent": intent.id})
     refunded = resync_payment(db_url, intent.id, stripe_client=stripe_server)
 
-    assert [a["type"] for a in refunded["applied"]][-1] == "charge.refunded"
+    assert [a["type"] for a in refunded["applied"]][-1] == "refund.updated"
     assert ledger(db_url, str(user))["user"]["star_balance"] == 0
 
 
