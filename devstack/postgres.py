@@ -117,9 +117,18 @@ class PostgresCluster:
                 self._start(timeout)
                 return
             except (RuntimeError, subprocess.CalledProcessError):
-                if attempt + 1 == attempts or port_is_free(self.port) or self.running():
+                if attempt + 1 == attempts or not self._lost_port_race():
                     raise
                 self.port = free_port(None)
+
+    def _lost_port_race(self) -> bool:
+        """Whether a failed start lost its port to another process. The postmaster that could
+        not bind may still be exiting (its pid file makes it look running), so wait for it,
+        bounded, before looking at the port."""
+        deadline = time.monotonic() + 5.0
+        while self.running() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return not self.running() and not port_is_free(self.port)
 
     def _start(self, timeout: float) -> None:
         log = self.data_dir / "server.log"
