@@ -63,7 +63,7 @@ def _statements(users: int) -> list[str]:
                        as inviter
                 from bench.users u
                where u.i > {p} and (u.i < {first_ordinary_invitee} or u.i % 10 in (3, 4, 5))""",
-        f"""insert into public.users (id, external_id, external_provider, email, name,
+        """insert into public.users (id, external_id, external_provider, email, name,
                                       invite_code, created_at, last_login_at)
             select u.id, 'bench-' || u.i, 'custom', 'u' || u.i || '@bench.test', 'User ' || u.i,
                    bench.code((u.i::bigint * 48271) % 852891037441),
@@ -101,7 +101,7 @@ def _statements(users: int) -> list[str]:
              join bench.users r on r.i = v.inviter
             where u.id = e.id""",
         # Payments: 30% of users once, power users 200 times; Stripe customers and cards.
-        f"""insert into public.payments (user_id, amount, status, package_type, stars_purchased,
+        """insert into public.payments (user_id, amount, status, package_type, stars_purchased,
                                          stripe_payment_intent_id, stripe_charge_id, created_at)
             select u.id, 4900, 'succeeded', 'starter', 5, 'pi_bench_' || u.i || '_' || n,
                    'ch_bench_' || u.i || '_' || n, now() - make_interval(days => n)
@@ -222,7 +222,7 @@ def fill(conn: psycopg.Connection[Any], users: int) -> None:
         raise ValueError(f"at least {POWER_USERS + sum(POWER_INVITES) + DUE_JOBS} users")
     with conn.transaction():
         for statement in _statements(users):
-            conn.execute(statement)  # type: ignore[arg-type]
+            conn.execute(statement)
     conn.execute("vacuum (analyze)")
 
 

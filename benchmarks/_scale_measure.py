@@ -39,7 +39,7 @@ class Path:
     # Run in the same transaction before the timed statement; returns the ids for params.
     prepare: Callable[[psycopg.Connection[Any], dict[str, Any]], dict[str, Any]] | None = None
     user: str | None = None        # key of `ids` whose id is the caller's sub
-    returned: Callable[[list[tuple[Any, ...]]], int] = lambda rows: len(rows)
+    returned: Callable[[list[tuple[Any, ...]]], int] = len
     admin: bool = False
 
 
@@ -54,18 +54,17 @@ class PlanFacts:
 def _walk(node: dict[str, Any], facts: PlanFacts) -> None:
     relation = node.get("Relation Name")
     kind = node.get("Node Type", "")
-    if relation in DATA_TABLES:
-        if kind in HEAP_SCANS:
-            loops = node.get("Actual Loops", 1) or 0
-            rows = (node.get("Actual Rows", 0) + node.get("Rows Removed by Filter", 0)
-                    + node.get("Rows Removed by Index Recheck", 0))
-            facts.scanned += round(rows * loops)
-            # An empty table's sequential scan reads nothing; any other is a finding.
-            if kind == "Seq Scan" and rows * loops > 0:
-                facts.seq_tables.add(relation)
-            elif kind != "Seq Scan":
-                facts.index_tables.add(relation)
-                facts.heap_index_scans += kind != "Index Only Scan"
+    if relation in DATA_TABLES and kind in HEAP_SCANS:
+        loops = node.get("Actual Loops", 1) or 0
+        rows = (node.get("Actual Rows", 0) + node.get("Rows Removed by Filter", 0)
+                + node.get("Rows Removed by Index Recheck", 0))
+        facts.scanned += round(rows * loops)
+        # An empty table's sequential scan reads nothing; any other is a finding.
+        if kind == "Seq Scan" and rows * loops > 0:
+            facts.seq_tables.add(relation)
+        elif kind != "Seq Scan":
+            facts.index_tables.add(relation)
+            facts.heap_index_scans += kind != "Index Only Scan"
     for child in node.get("Plans", []):
         _walk(child, facts)
 
@@ -94,7 +93,7 @@ def run_timed(conn: psycopg.Connection[Any], path: Path, ids: dict[str, Any]) ->
     with conn.transaction(force_rollback=True):
         params = path.params(_enter(conn, path, ids))
         t0 = time.perf_counter()
-        conn.execute(path.sql, params, prepare=False).fetchall()  # type: ignore[arg-type]
+        conn.execute(path.sql, params, prepare=False).fetchall()
         return (time.perf_counter() - t0) * 1000
 
 
@@ -118,11 +117,22 @@ def run_explained(conn: psycopg.Connection[Any], path: Path,
             conn.execute("set local auto_explain.log_format = json")
             conn.execute("set local auto_explain.log_level = notice")
             params = path.params(_enter(conn, path, ids))
+            before = _written(conn)
             notices.clear()
-            rows = conn.execute(path.sql, params).fetchall()  # type: ignore[arg-type]
+            rows = conn.execute(path.sql, params).fetchall()
+            notices_of_path = list(notices)
+            written = _written(conn) - before
     finally:
         conn.remove_notice_handler(collect)
-    return plan_facts(notices), path.returned(rows)
+    # A write path "returns" the rows it writes as well as the rows it answers with.
+    return plan_facts(notices_of_path), max(path.returned(rows), written)
+
+
+def _written(conn: psycopg.Connection[Any]) -> int:
+    """Rows inserted, updated or deleted so far in this transaction."""
+    row = conn.execute("select coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)"
+                       " from pg_catalog.pg_stat_xact_user_tables").fetchone()
+    return int(row[0]) if row else 0
 
 
 def connect(url: str) -> psycopg.Connection[Any]:

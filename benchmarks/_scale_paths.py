@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -25,10 +26,15 @@ OFFSET = 200
 TYPICAL = POWER_USERS + 1598
 
 
+def of(*keys: str) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    """Parameters taken from the probe ids."""
+    return lambda ids: tuple(ids[k] for k in keys)
+
+
 def rest(source: str, *, count_from: str | None = None) -> str:
     """The gateway's read statement around `source` (with `count=exact` when count_from)."""
     total = sql.SQL(f"(SELECT pg_catalog.count(*) FROM {count_from})") if count_from else None
-    return wrap(sql.SQL(source), shape="array", total=total).as_string(None)  # type: ignore[arg-type]
+    return wrap(sql.SQL(source), shape="array", total=total).as_string(None)
 
 
 def page_total(rows: list[tuple[Any, ...]]) -> int:
@@ -51,6 +57,11 @@ def counted(rows: list[tuple[Any, ...]]) -> int:
     return max(int(depth) + int(dead), 1)
 
 
+def summary_counted(rows: list[tuple[Any, ...]]) -> int:
+    """wallet_summary counts the caller's pending invites."""
+    return 1 + int(rows[0][0]["pending_invites"])
+
+
 def json_length(rows: list[tuple[Any, ...]]) -> int:
     value = rows[0][0]
     return len(value) if isinstance(value, list) else 1
@@ -62,7 +73,6 @@ def scalar(rows: list[tuple[Any, ...]]) -> int:
 
 def probe_ids(conn: psycopg.Connection[Any]) -> dict[str, Any]:
     """Ids the paths use, the same user numbers at every size; adds the probe rows it needs."""
-    p = POWER_USERS
     ids: dict[str, Any] = {"power": user_number(conn, 1), "typical": user_number(conn, TYPICAL)}
     # A due job's id (queued, never streamed) and jobs already on the stream.
     ids["due_job"] = conn.execute(
@@ -154,7 +164,7 @@ def _user_reads(who: str) -> list[Path]:
     ]
     paths = [
         Path(f"GET {name}", "authenticated", rest(source), user=who, returned=page_total,
-             params=(lambda ids, w=who: (ids[w],)) if "%s" in source else (lambda _ids: ()))
+             params=of(who) if "%s" in source else of())
         for name, source in reads
     ]
     paths.append(Path(
@@ -164,7 +174,7 @@ def _user_reads(who: str) -> list[Path]:
     paths.append(Path(
         "GET wallet_transactions keyset", "authenticated",
         rest(f"SELECT t.* FROM public.wallet_transactions t WHERE t.created_at < %s {page}"),
-        user=who, returned=page_total, params=lambda ids, w=who: (ids[f"{w}_cursor"],)))
+        user=who, returned=page_total, params=of(f"{who}_cursor")))
     paths.append(Path(
         "GET wallet_transactions count=exact", "authenticated",
         rest(f"SELECT t.* FROM public.wallet_transactions t {page}",
@@ -175,16 +185,17 @@ def _user_reads(who: str) -> list[Path]:
 
 def _user_rpcs(who: str) -> list[Path]:
     paths = [
-        Path("rpc wallet_summary", "authenticated", "select public.wallet_summary()", user=who),
+        Path("rpc wallet_summary", "authenticated", "select public.wallet_summary()", user=who,
+             returned=summary_counted),
         Path("rpc reading_status", "authenticated", "select * from public.reading_status(%s)",
-             params=lambda ids, w=who: (ids[f"{w}_job"],), user=who),
+             params=of(f"{who}_job"), user=who),
         Path("rpc search_readings", "authenticated",
              "select * from public.search_readings('ความรัก')", user=who),
         Path("rpc exchange_coins", "authenticated",
              "select public.exchange_coins(100, 'bench-exchange')", user=who),
         Path("rpc set_default_payment_method", "authenticated",
              "select public.set_default_payment_method(%s)",
-             params=lambda ids, w=who: (ids[f"{w}_card"],), user=who),
+             params=of(f"{who}_card"), user=who),
     ]
     # Only the power user has coins to exchange (from the invite rewards).
     return [p for p in paths if who == "power" or p.name != "rpc exchange_coins"]

@@ -6,7 +6,7 @@
 --   failed, retry due             jobs_retry_due_idx (next_retry_at)
 --   processing, lease expired     jobs_lease_expiry_idx (lease end)
 -- The p_limit oldest candidates of each kind are merged, and the p_limit oldest of those are
--- locked (skipping locked rows) with the full condition checked again on the locked row, then
+-- fetched by primary key and locked (skipping locked rows) with the full condition checked again on the locked row, then
 -- marked, exactly as before. One difference: a candidate another transaction holds locked is
 -- skipped and not replaced within this call (before, the scan went on past it); the next run
 -- picks it up, as it does any job the sweep leaves.
@@ -58,8 +58,8 @@ as $$
   due as (
     select j.id
       from public.jobs j
-     where j.id in (select c.id from candidates c order by c.created_at
-                     limit greatest(p_limit, 0))
+     where j.id = any (array(select c.id from candidates c order by c.created_at
+                              limit greatest(p_limit, 0)))
        and j.status in ('queued', 'failed', 'processing')
        and (
          (j.status = 'queued'
