@@ -47,7 +47,7 @@ def test_settings_read_the_environment_by_field_name_in_any_case(monkeypatch):
     monkeypatch.setenv("Llm_Timeout_Seconds", "2.5")
     monkeypatch.delenv("MAX_PENDING_READINGS", raising=False)
 
-    settings = Settings()
+    settings = Settings.model_validate({})
 
     assert settings.supabase_url == "http://127.0.0.1:9"
     assert settings.supabase_jwt_secret.get_secret_value() == "jwt-s3cr3t"
@@ -61,8 +61,8 @@ def test_arguments_win_over_the_environment(monkeypatch):
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("RATE_LIMIT_REQUESTS", "7")
 
-    assert Settings(rate_limit_requests=9).rate_limit_requests == 9
-    assert Settings(supabase_url="http://example.test").supabase_url == "http://example.test"
+    assert Settings.model_validate({"rate_limit_requests": 9}).rate_limit_requests == 9
+    assert Settings.model_validate({"supabase_url": "http://example.test"}).supabase_url == "http://example.test"
 
 
 def test_invalid_or_missing_settings_fail_the_cold_start_naming_them(monkeypatch):
