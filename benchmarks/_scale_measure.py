@@ -120,18 +120,23 @@ def run_explained(conn: psycopg.Connection[Any], path: Path,
             before = _written(conn)
             notices.clear()
             rows = conn.execute(path.sql, params).fetchall()
-            notices_of_path = list(notices)
+            # A statement run with parameters reports its plan when its portal closes, which
+            # the next statement does.
             written = _written(conn) - before
     finally:
         conn.remove_notice_handler(collect)
+    own = [n for n in notices if _WRITTEN_SQL not in n]
     # A write path "returns" the rows it writes as well as the rows it answers with.
-    return plan_facts(notices_of_path), max(path.returned(rows), written)
+    return plan_facts(own), max(path.returned(rows), written)
+
+
+_WRITTEN_SQL = ("select coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)"
+                " from pg_catalog.pg_stat_xact_user_tables")
 
 
 def _written(conn: psycopg.Connection[Any]) -> int:
     """Rows inserted, updated or deleted so far in this transaction."""
-    row = conn.execute("select coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)"
-                       " from pg_catalog.pg_stat_xact_user_tables").fetchone()
+    row = conn.execute(_WRITTEN_SQL).fetchone()
     return int(row[0]) if row else 0
 
 

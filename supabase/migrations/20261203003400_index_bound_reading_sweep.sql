@@ -1,7 +1,7 @@
 -- The consumer's sweep (reading_jobs_to_enqueue) driven by partial indexes: each kind of due
 -- job comes from an index that holds only candidates of that kind, in created_at order where it
 -- can, instead of one pass over every open job (most of which are on the stream and not due).
---   queued, never streamed        jobs_queued_unstreamed_idx (created_at)
+--   queued, never streamed        jobs_queued_unstreamed_idx (created_at, id)
 --   queued, streamed long ago     jobs_queued_streamed_idx (enqueued_at)
 --   failed, retry due             jobs_retry_due_idx (next_retry_at)
 --   processing, lease expired     jobs_lease_expiry_idx (lease end)
@@ -11,7 +11,7 @@
 -- skipped and not replaced within this call (before, the scan went on past it); the next run
 -- picks it up, as it does any job the sweep leaves.
 
-create index jobs_queued_unstreamed_idx on public.jobs (created_at)
+create index jobs_queued_unstreamed_idx on public.jobs (created_at, id)
   where status = 'queued' and enqueued_at is null;
 create index jobs_queued_streamed_idx on public.jobs (enqueued_at)
   where status = 'queued' and enqueued_at is not null;
@@ -56,19 +56,21 @@ as $$
       limit greatest(p_limit, 0))
   ),
   due as (
+    -- The full condition again on the locked row, as a CASE over the status: no index matches
+    -- it, so the rows come by primary key rather than from a scan of every open job.
     select j.id
       from public.jobs j
      where j.id = any (array(select c.id from candidates c order by c.created_at
                               limit greatest(p_limit, 0)))
-       and j.status in ('queued', 'failed', 'processing')
-       and (
-         (j.status = 'queued'
-            and j.created_at < pg_catalog.now() - pg_catalog.make_interval(secs => p_grace_secs))
-         or (j.status = 'failed' and j.next_retry_at <= pg_catalog.now())
-         or (j.status = 'processing'
-            and j.started_at + pg_catalog.make_interval(secs => j.visibility_timeout_secs)
-                < pg_catalog.now())
-       )
+       and case j.status
+             when 'queued' then
+               j.created_at < pg_catalog.now() - pg_catalog.make_interval(secs => p_grace_secs)
+             when 'failed' then j.next_retry_at <= pg_catalog.now()
+             when 'processing' then
+               j.started_at + pg_catalog.make_interval(secs => j.visibility_timeout_secs)
+                 < pg_catalog.now()
+             else false
+           end
        and (j.enqueued_at is null
             or j.enqueued_at < pg_catalog.now() - pg_catalog.make_interval(secs => p_stale_secs))
      order by j.created_at
