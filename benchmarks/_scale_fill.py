@@ -6,7 +6,8 @@ INSERT ... SELECT statements: every user has an identity, a ledger of `LEDGER_PE
 one reading job with its attempt and reading; 30% paid once and have a Stripe customer, 20% a
 saved card, invites link later users to earlier ones (so no cycles). A small fraction of jobs
 is open (queued and streamed, processing on a live lease, failed and not yet due) or
-dead-lettered, in proportion to the users. The first `POWER_USERS` users are heavy users,
+dead-lettered, in proportion to the users; the open ones are in flight (created minutes ago,
+on the stream or leased). The first `POWER_USERS` users are heavy users,
 identical at every size: 20,000 ledger rows, 2,000 readings and 1,000 / 500 invites sent.
 
 Some work is due at every size in the same amount, so the consumer's sweep returns the same
@@ -133,7 +134,7 @@ def _statements(users: int) -> list[str]:
                    case when s.status in ('succeeded', 'dlq') then c.at + interval '5 seconds' end,
                    case when s.status = 'failed' then now() + interval '10 minutes' end,
                    case when s.status = 'queued' then now() - interval '1 minute' end,
-                   c.at,
+                   case when s.status = 'queued' then now() - interval '2 minutes' else c.at end,
                    case when s.status in ('failed', 'dlq') then 'bench failure' end
               from bench.users u
              cross join lateral generate_series(1, case when u.power then {POWER_JOBS} else 1 end) n

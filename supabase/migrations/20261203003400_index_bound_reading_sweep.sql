@@ -1,20 +1,16 @@
--- The consumer's sweep (reading_jobs_to_enqueue) driven by partial indexes: each kind of due
--- job comes from an index that holds only candidates of that kind, in created_at order where it
--- can, instead of one pass over every open job (most of which are on the stream and not due).
---   queued, never streamed        jobs_queued_unstreamed_idx (created_at, id)
---   queued, streamed long ago     jobs_queued_streamed_idx (enqueued_at)
---   failed, retry due             jobs_retry_due_idx (next_retry_at)
---   processing, lease expired     jobs_lease_expiry_idx (lease end)
+-- The consumer's sweep (reading_jobs_to_enqueue) driven by the partial and status indexes: each
+-- kind of due job comes, oldest first, from an index that holds only candidates of that kind,
+-- instead of one pass over every open job (most of which are on the stream, leased or waiting
+-- for their retry) followed by a sort:
+--   queued                        jobs_status_created_idx (status, created_at)
+--   failed, retry due             jobs_retry_due_idx (next_retry_at), partial on failed
+--   processing, lease expired     jobs_lease_expiry_idx (lease end), partial on processing
+-- No index mentions enqueued_at, so marking and releasing jobs stay HOT updates.
 -- The p_limit oldest candidates of each kind are merged, and the p_limit oldest of those are
--- fetched by primary key and locked (skipping locked rows) with the full condition checked again on the locked row, then
--- marked, exactly as before. One difference: a candidate another transaction holds locked is
--- skipped and not replaced within this call (before, the scan went on past it); the next run
--- picks it up, as it does any job the sweep leaves.
-
-create index jobs_queued_unstreamed_idx on public.jobs (created_at, id)
-  where status = 'queued' and enqueued_at is null;
-create index jobs_queued_streamed_idx on public.jobs (enqueued_at)
-  where status = 'queued' and enqueued_at is not null;
+-- fetched by primary key and locked (skipping locked rows) with the full condition checked
+-- again on the locked row, then marked, exactly as before. One difference: a candidate another
+-- transaction holds locked is skipped and not replaced within this call (before, the scan went
+-- on past it); the next run picks it up, as it does any job the sweep leaves.
 
 create or replace function public.reading_jobs_to_enqueue(
   p_limit integer default 100,
@@ -28,15 +24,10 @@ set search_path = ''
 as $$
   with candidates as (
     (select j.id, j.created_at from public.jobs j
-      where j.status = 'queued' and j.enqueued_at is null
+      where j.status = 'queued'
         and j.created_at < pg_catalog.now() - pg_catalog.make_interval(secs => p_grace_secs)
-      order by j.created_at
-      limit greatest(p_limit, 0))
-    union all
-    (select j.id, j.created_at from public.jobs j
-      where j.status = 'queued' and j.enqueued_at is not null
-        and j.enqueued_at < pg_catalog.now() - pg_catalog.make_interval(secs => p_stale_secs)
-        and j.created_at < pg_catalog.now() - pg_catalog.make_interval(secs => p_grace_secs)
+        and (j.enqueued_at is null
+             or j.enqueued_at < pg_catalog.now() - pg_catalog.make_interval(secs => p_stale_secs))
       order by j.created_at
       limit greatest(p_limit, 0))
     union all

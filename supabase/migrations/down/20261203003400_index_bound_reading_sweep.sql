@@ -33,6 +33,3 @@ as $$
   )
   select coalesce(pg_catalog.jsonb_agg(m.id order by m.created_at), '[]'::jsonb) from marked m
 $$;
-
-drop index public.jobs_queued_streamed_idx;
-drop index public.jobs_queued_unstreamed_idx;
