@@ -29,7 +29,7 @@ from typing import Any
 from benchmarks._scale_fill import fill
 from benchmarks._scale_measure import Path, PlanFacts, connect, run_explained, run_timed
 from benchmarks._scale_paths import admin_paths, all_paths, probe_ids
-from devstack.database import apply_bootstrap, create_database
+from devstack.database import apply_bootstrap, create_database, drop_database
 from devstack.postgres import PostgresCluster
 
 RATIO_LIMIT = 1.5
@@ -39,6 +39,7 @@ SCAN_LIMIT = 10
 def _prepare(server: str, name: str, users: int) -> str:
     from ops.migrate import migrate_up
 
+    drop_database(server, name)  # a fresh fill every run, also on a server of --database-url
     url = create_database(server, name)
     apply_bootstrap(url)
     migrate_up(url)
@@ -149,6 +150,9 @@ def main() -> None:
     finally:
         if cluster is not None:
             cluster.destroy()
+        else:
+            for name in ("scale_small", "scale_large"):
+                drop_database(server, name)
 
 
 if __name__ == "__main__":
