@@ -8,7 +8,7 @@ import types
 def _without_pydantic_plugin_discovery() -> None:
     """pydantic looks for plugins when it builds its first model: it imports importlib.metadata
     (with email, zipfile, csv, ...) and reads the entry points of every installed distribution,
-    about a sixth of a handler's cold import. No function uses a pydantic plugin, and pydantic's
+    10-15 ms of a handler's cold import. No function uses a pydantic plugin, and pydantic's
     own switch (PYDANTIC_DISABLE_PLUGINS) skips the search but not those imports, so the loader
     module is replaced by one that finds no plugins."""
     if "pydantic.plugin._loader" not in sys.modules:

@@ -1,11 +1,12 @@
 """Typed configuration, validated once per container (at cold start).
 
 Values come from the environment (in AWS the secrets are resolved into it at cold start; see
-`shared/secrets.py`): keyword arguments first, then the environment variable named like the field
-(in any case), then the default. A plain pydantic model filled by a small loader rather than
-pydantic-settings, whose import (asyncio, every settings source, plugin discovery) would cost
-each handler's cold start several times what the loading itself needs. Secrets are `SecretStr`: they never appear in reprs or logs. Feature groups
-are optional so that each function demands only what it uses, through `require_*`.
+`shared/secrets.py`): keyword arguments first, then the environment variable named like the
+field (in any case), then the default. A plain pydantic model filled by a small loader rather
+than pydantic-settings, whose import (asyncio, every settings source, plugin discovery) cost each
+handler's cold start several times what the loading itself needs. Secrets are `SecretStr`: they
+never appear in reprs or logs. Feature groups are optional so that each function demands only
+what it uses, through `require_*`.
 """
 
 from __future__ import annotations
