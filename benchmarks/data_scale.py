@@ -20,6 +20,7 @@ reads every ledger row by design (the admin check).
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import tempfile
 import time
@@ -128,7 +129,8 @@ def main() -> None:
     if args.database_url:
         server = args.database_url
     else:
-        cluster = PostgresCluster(FsPath(tempfile.mkdtemp(prefix="mimivibe-scale-")) / "data")
+        scratch = FsPath(tempfile.mkdtemp(prefix="mimivibe-scale-"))
+        cluster = PostgresCluster(scratch / "data")
         cluster.start()
         server = cluster.url
     try:
@@ -150,6 +152,7 @@ def main() -> None:
     finally:
         if cluster is not None:
             cluster.destroy()
+            shutil.rmtree(scratch, ignore_errors=True)
         else:
             for name in ("scale_small", "scale_large"):
                 drop_database(server, name)
