@@ -1,22 +1,36 @@
 """Typed configuration, validated once per container (at cold start).
 
 Values come from the environment (in AWS the secrets are resolved into it at cold start; see
-`shared/secrets.py`). Secrets are `SecretStr`: they never appear in reprs or logs. Feature groups
-are optional so that each function demands only what it uses, through `require_*`.
+`shared/secrets.py`): keyword arguments first, then the environment variable named like the
+field (in any case), then the default. A plain pydantic model filled by a small loader rather
+than pydantic-settings, whose import (asyncio, every settings source, plugin discovery) cost each
+handler's cold start several times what the loading itself needs. Secrets are `SecretStr`: they
+never appear in reprs or logs. Feature groups are optional so that each function demands only
+what it uses, through `require_*`.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
-from pydantic import Field, SecretStr, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from shared.errors import ConfigError
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_environment(cls, data: Any) -> Any:
+        """Fields not passed are read from the environment, names matched case-insensitively."""
+        if not isinstance(data, dict):
+            return data
+        env = {name: value for key, value in os.environ.items()
+               if (name := key.lower()) in cls.model_fields and name not in data}
+        return {**env, **data}
 
     # Supabase (PostgREST) and the access tokens the functions mint and accept.
     supabase_url: str

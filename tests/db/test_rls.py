@@ -189,6 +189,52 @@ def test_user_reads_invites_as_inviter_and_as_invitee_only(conn, tenants):
         }
 
 
+def _attempts_of_own_jobs(conn: psycopg.Connection[Any], user: uuid.UUID) -> set[uuid.UUID]:
+    """The rows the job_attempts policy must show: attempts of the user's own jobs."""
+    rows = conn.execute(
+        "select a.id from public.job_attempts a join public.jobs j on j.id = a.job_id"
+        " where j.user_id = %s", (user,)).fetchall()
+    return {r["id"] for r in rows}
+
+
+def _visible_attempts(conn: psycopg.Connection[Any], user: uuid.UUID) -> set[uuid.UUID]:
+    with acting_as(conn, "authenticated", user):
+        return {r["id"] for r in conn.execute("select id from public.job_attempts").fetchall()}
+
+
+def test_user_reads_exactly_the_attempts_of_own_jobs(conn, tenants):
+    a, b, _ = tenants
+    for tenant in (a, b):
+        assert _visible_attempts(conn, tenant.user_id) == _attempts_of_own_jobs(conn, tenant.user_id)
+        assert tenant.rows["job_attempts"] in _visible_attempts(conn, tenant.user_id)
+
+
+def test_an_attempt_belongs_to_its_jobs_owner_whatever_its_insert_says(conn, tenants):
+    a, b, _ = tenants
+    with conn.transaction(force_rollback=True):
+        attempt = _one(
+            conn,
+            "insert into public.job_attempts (job_id, attempt_number, user_id)"
+            " values (%s, 2, %s) returning id", (a.rows["jobs"], b.user_id))
+        assert attempt in _visible_attempts(conn, a.user_id)
+        assert attempt not in _visible_attempts(conn, b.user_id)
+        conn.execute("update public.job_attempts set user_id = %s where id = %s",
+                     (b.user_id, attempt))
+        assert attempt not in _visible_attempts(conn, b.user_id)
+
+
+def test_attempts_follow_their_job_to_another_owner(conn, tenants):
+    a, b, _ = tenants
+    with conn.transaction(force_rollback=True):
+        conn.execute("update public.jobs set user_id = %s where id = %s",
+                     (b.user_id, a.rows["jobs"]))
+        assert a.rows["job_attempts"] in _visible_attempts(conn, b.user_id)
+        assert a.rows["job_attempts"] not in _visible_attempts(conn, a.user_id)
+        for tenant in (a, b):
+            assert _visible_attempts(conn, tenant.user_id) == _attempts_of_own_jobs(
+                conn, tenant.user_id)
+
+
 @pytest.mark.parametrize("table", ALL_TABLES)
 def test_anon_reads_nothing_while_service_role_reads_everything(conn, tenants, table):
     with acting_as(conn, "anon"):

@@ -194,3 +194,19 @@ def test_invitees_of_one_inviter_paying_at_once_each_count_once(conn, invites_db
     assert wallet(conn, inviter) | {"invited_by": None} == {
         "star_balance": 0, "coin_balance": 620, "total_invites": 6, "tier": "silver",
         "invited_by": None}
+
+
+def test_total_invites_counts_the_accepted_invites_the_reward_tier_reads(conn):
+    # qualify_invite reads the count of accepted invites from users.total_invites (under the
+    # inviter's row lock) instead of counting invite rows: the two must always agree.
+    inviter = user(conn)
+    code = code_of(conn, inviter)
+    accept_invites(conn, inviter, 7)
+    pending = user(conn)
+    redeem(conn, pending, code)
+    counted = one(conn, "select count(*) as n from public.user_invites"
+                        " where inviter_id = %s and status = 'accepted'", (inviter,))["n"]
+
+    assert wallet(conn, inviter)["total_invites"] == counted == 7
+    [last] = reward_rows(conn, inviter)[-1:]
+    assert last["metadata"]["accepted_invites"] == 7 and last["amount"] == 120

@@ -1,0 +1,1 @@
+drop index public.user_invites_inviter_pending_idx;

@@ -1,0 +1,123 @@
+"""The sweep and its release in SQL: which jobs reading_jobs_to_enqueue returns and marks, in what
+order, and which marks release_reading_jobs_enqueued gives back. Each kind of due job next to the
+open jobs that are not due."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg.rows import dict_row
+
+from tests.db.conftest import make_user
+
+
+@pytest.fixture
+def db(database_factory: Any) -> Iterator[psycopg.Connection[Any]]:
+    """A database of its own: the sweep looks at every job."""
+    with psycopg.connect(database_factory(migrate=True), autocommit=True,
+                         row_factory=dict_row) as conn:
+        yield conn
+
+
+def add_job(conn: psycopg.Connection[Any], status: str, *, age: int = 60,
+            streamed_ago: int | None = None, retry_in: int | None = None,
+            started_ago: int | None = None, lease: int = 60) -> uuid.UUID:
+    user = make_user(conn)
+    row = conn.execute(
+        "insert into public.jobs (user_id, dedupe_key, status, payload, attempts, created_at,"
+        " enqueued_at, next_retry_at, started_at, visibility_timeout_secs)"
+        " values (%s, %s, %s, '{}'::jsonb, %s, now() - make_interval(secs => %s),"
+        " now() - make_interval(secs => %s), now() + make_interval(secs => %s),"
+        " now() - make_interval(secs => %s), %s) returning id",
+        (user, f"test:{uuid.uuid4()}", status, 0 if status == "queued" else 1, age,
+         streamed_ago, retry_in, started_ago, lease)).fetchone()
+    assert row is not None
+    return row["id"]
+
+
+def sweep(conn: psycopg.Connection[Any], limit: int = 100) -> list[uuid.UUID]:
+    row = conn.execute("select public.reading_jobs_to_enqueue(%s, 10, 300) as ids",
+                       (limit,)).fetchone()
+    assert row is not None
+    return [uuid.UUID(i) for i in row["ids"]]
+
+
+def test_the_sweep_returns_every_kind_of_due_job_oldest_first_and_nothing_else(db):
+    due = [
+        add_job(db, "queued", age=500),                                  # never streamed
+        add_job(db, "failed", age=400, retry_in=-1),                     # retry due
+        add_job(db, "queued", age=350, streamed_ago=301),                # stream entry lost
+        add_job(db, "processing", age=200, started_ago=61, lease=60),    # lease expired
+        add_job(db, "failed", age=100, retry_in=-1, streamed_ago=400),   # due, streamed long ago
+    ]
+    not_due = [
+        add_job(db, "queued", age=5),                                    # within the grace
+        add_job(db, "queued", age=600, streamed_ago=30),                 # just streamed
+        add_job(db, "failed", age=600, retry_in=60),                     # retry not yet due
+        add_job(db, "failed", age=600, retry_in=-1, streamed_ago=30),    # streamed just now
+        add_job(db, "processing", age=600, started_ago=30, lease=60),    # live lease
+        add_job(db, "processing", age=600, started_ago=61, lease=60, streamed_ago=30),
+        add_job(db, "succeeded", age=600),
+        add_job(db, "dlq", age=600),
+    ]
+
+    assert sweep(db) == due
+    marked = db.execute("select id from public.jobs where enqueued_at > now() - interval '1 s'"
+                        " and id = any(%s)", (due + not_due,)).fetchall()
+    assert {r["id"] for r in marked} == set(due)
+    assert sweep(db) == []  # marked: left alone for the stale interval
+
+
+def test_the_sweep_returns_at_most_its_limit_the_oldest_across_kinds(db):
+    jobs = [add_job(db, "queued", age=900 - 10 * n) for n in range(4)]
+    jobs += [add_job(db, "failed", age=895 - 10 * n, retry_in=-1) for n in range(4)]
+    oldest_first = sorted(jobs, key=lambda j: db.execute(
+        "select created_at from public.jobs where id = %s", (j,)).fetchone()["created_at"])
+
+    assert sweep(db, limit=3) == oldest_first[:3]
+    assert sweep(db, limit=0) == []
+    assert sweep(db, limit=100) == oldest_first[3:]
+
+
+def test_the_sweep_skips_a_job_another_transaction_holds(db, database_factory):
+    held, free = add_job(db, "queued", age=500), add_job(db, "queued", age=400)
+    locked, release = threading.Event(), threading.Event()
+    url = db.info.dsn
+
+    def hold() -> None:
+        with psycopg.connect(url) as other, other.transaction():
+            other.execute("select 1 from public.jobs where id = %s for update", (held,))
+            locked.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert locked.wait(10)
+        assert sweep(db) == [free]
+    finally:
+        release.set()
+        holder.join()
+    assert sweep(db) == [held]
+
+
+def test_release_gives_back_the_marks_of_open_jobs_only(db):
+    queued, failed = add_job(db, "queued", age=500), add_job(db, "failed", age=400, retry_in=-1)
+    done = add_job(db, "succeeded", streamed_ago=5)
+    never_marked = add_job(db, "queued", age=5)
+    assert sweep(db) == [queued, failed]
+
+    row = db.execute("select public.release_reading_jobs_enqueued(%s) as n",
+                     ([queued, failed, done, never_marked, queued, uuid.uuid4()],)).fetchone()
+
+    assert row is not None and row["n"] == 2
+    marks = {r["id"]: r["enqueued_at"] for r in db.execute(
+        "select id, enqueued_at from public.jobs where id = any(%s)",
+        ([queued, failed, done],)).fetchall()}
+    assert marks[queued] is None and marks[failed] is None and marks[done] is not None
+    assert sweep(db) == [queued, failed]  # streamed again by the next run
