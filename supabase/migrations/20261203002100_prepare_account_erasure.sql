@@ -1,5 +1,5 @@
 -- Account deletion anonymises in place instead of deleting rows: payments, the ledger and
--- invites point at the user, and they must stay for accounting (DESIGN.md section 10). The
+-- invites point at the user, and they must stay for accounting (docs/account.md). The
 -- users row stays, emptied of personal data and marked erased_at; every SQL function that
 -- moves money sees the mark (private.apply_wallet_change), and so do sign-in and the access
 -- token check.

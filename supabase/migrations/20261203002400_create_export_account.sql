@@ -1,4 +1,4 @@
--- export_account(): everything stored about the caller, as one JSON document (API.md,
+-- export_account(): everything stored about the caller, as one JSON document (docs/account.md,
 -- GET /account/export; Thailand's PDPA right of access).
 --
 -- Security invoker and granted to authenticated only: it reads as the signed-in user, so the

@@ -1,6 +1,6 @@
 -- erase_account(): DELETE /account and `ops.admin erase-user`, in one transaction.
 --
--- Erases by anonymising, never by deleting what money records point at (DESIGN.md section 10):
+-- Erases by anonymising, never by deleting what money records point at (docs/account.md):
 -- * open readings (queued, retrying, running) are canceled and their stars refunded once (the
 --   dead-letter path's dedupe key `reading-refund:<job>`), so a worker still running one finds
 --   it no longer processing and its result is dropped as stale;
