@@ -81,7 +81,7 @@ begin
     v_canceled := v_canceled + 1;
   end loop;
   update public.jobs j
-     set status = 'dlq', completed_at = v_now, next_retry_at = null, worker_id = null,
+     set status = 'canceled', completed_at = v_now, next_retry_at = null, worker_id = null,
          last_error = 'Canceled: the account was deleted.', last_error_at = v_now
    where j.user_id = p_user_id and j.status in ('queued', 'processing', 'failed');
   update public.job_attempts a

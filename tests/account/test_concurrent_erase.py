@@ -91,7 +91,7 @@ def test_erase_purchase_readings_and_a_webhook_at_once(stack: MoneyStack):
                               if r["transaction_type"] == "refund")
             assert charged == refunded
             assert conn.execute("select count(*) as n from public.jobs where user_id = %s"
-                                " and status <> 'dlq'", (user.id,)).fetchone() == {"n": 0}
+                                " and status <> 'canceled'", (user.id,)).fetchone() == {"n": 0}
         for marker in ("racewordone", "racewordtwo", *(u.email for u, _ in users)):
             assert occurrences(conn, marker) == [], marker
 

@@ -29,6 +29,10 @@ from tests.db.conftest import apply_change, connect, one
 from tests.money.conftest import apply_event
 
 
+def dead_letters(conn: psycopg.Connection[Any]) -> int:
+    return as_service(conn, "select q.dead_letters from public.queue_health() q")["dead_letters"]
+
+
 @pytest.fixture
 def pair(conn: psycopg.Connection[Any]) -> tuple[Person, Person]:
     """Two users with data in every table; `invitee` redeemed `inviter`'s code and paid."""
@@ -101,6 +105,7 @@ def test_open_readings_are_canceled_and_refunded_once(conn):
     queued = [create_reading(conn, person)["job_id"] for _ in range(3)]
     conn.execute("update public.jobs set status = 'processing', attempts = 1, started_at = now()"
                  " where id = %s", (queued[0],))
+    dead_letters_before = dead_letters(conn)
     result = erase(conn, person.id)
     assert result["refunded_jobs"] == 3 and result["forfeited_stars"] == 17
     refunds = conn.execute(
@@ -109,7 +114,9 @@ def test_open_readings_are_canceled_and_refunded_once(conn):
     assert sorted(str(r["related_job_id"]) for r in refunds) == sorted(queued)
     statuses = conn.execute("select status from public.jobs where user_id = %s",
                             (person.id,)).fetchall()
-    assert {r["status"] for r in statuses} == {"dlq"}
+    assert {r["status"] for r in statuses} == {"canceled"}
+    # Canceled readings are no dead letters: nothing for an operator to look at.
+    assert dead_letters(conn) == dead_letters_before
     # The consumer finishing a job it was running finds it no longer its own.
     finished = as_service(
         conn, "select public.finish_reading_jobs(%s::jsonb) as r",
