@@ -11,6 +11,7 @@ from shared.pipeline.errors import PermanentProviderError, RetryableProviderErro
 from shared.pipeline.models import GuardResult
 from shared.pipeline.offline import OfflineReader
 from tests.readings.conftest import ask, drain, make_consumer, make_user
+from tests.support.waiting import wait_for
 
 
 class FailingProvider(OfflineReader):
@@ -88,8 +89,7 @@ def test_a_consumer_that_dies_after_claiming_is_reclaimed_and_completed_once(
                              job_budget_seconds=0.5)
 
     early = drain(survivor)
-    time.sleep(1.2)
-    late = drain(survivor)
+    late = wait_for(lambda: drain(survivor), lambda run: run.reclaimed or run.claimed)
 
     assert (early.claimed, early.reclaimed) == (0, 0)
     assert (late.reclaimed, late.claimed, late.succeeded) == (1, 1, 1)
