@@ -20,14 +20,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import uuid
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from shared import idempotency
 from shared.container import PerContainer
-from shared.errors import AppError, PaymentFailed, ValidationFailed
+from shared.errors import AppError, PaymentFailed
 from shared.http import FunctionUrlRequest, RequestModel
 
 if TYPE_CHECKING:
@@ -38,17 +38,11 @@ if TYPE_CHECKING:
     from shared.ratelimit import RateLimiter
 
 RATE_LIMIT_SCOPE = "purchase"
-_IDEMPOTENCY_KEY = re.compile(r"^[\x20-\x7e]{1,255}$")
 
 
 def read_idempotency_key(request: FunctionUrlRequest) -> str | None:
-    """The `Idempotency-Key` header (1-255 printable ASCII characters), if any."""
-    key = request.header("idempotency-key")
-    if key is None:
-        return None
-    if not _IDEMPOTENCY_KEY.fullmatch(key):
-        raise ValidationFailed("Idempotency-Key must be 1 to 255 printable ASCII characters.")
-    return key
+    """The optional `Idempotency-Key` header (shared/idempotency.py states the rule)."""
+    return idempotency.optional_key(request.header("idempotency-key"))
 
 
 class PurchaseRequest(RequestModel):

@@ -13,16 +13,16 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 import uuid
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
-from shared import observability
+from shared import idempotency, observability
 from shared.container import PerSettings
-from shared.errors import AppError, ValidationFailed
+from shared.errors import AppError
 from shared.http import RequestModel
+from shared.rules import MAX_QUESTION_CHARS, CardCount
 
 if TYPE_CHECKING:
     from shared.access_tokens import AuthenticatedUser
@@ -37,13 +37,11 @@ logger = logging.getLogger("mimivibe.readings")
 RATE_LIMIT_SCOPE = "create-reading"
 CREATE_FUNCTION = "create_reading_job"
 MARK_ENQUEUED_FUNCTION = "mark_reading_jobs_enqueued"
-MAX_QUESTION_CHARS = 500
-_IDEMPOTENCY_KEY = re.compile(r"^[\x20-\x7e]{1,255}$")
 
 
 class CreateReadingRequest(RequestModel):
     question: str = Field(max_length=4 * MAX_QUESTION_CHARS)
-    card_count: Literal[3, 5]
+    card_count: CardCount
     locale: Literal["th", "en"] = "th"
 
     @field_validator("question")
@@ -76,11 +74,8 @@ class CreateReadingResponse(BaseModel):
 
 
 def check_idempotency_key(value: str | None) -> str:
-    if value is None or not _IDEMPOTENCY_KEY.match(value):
-        raise ValidationFailed(
-            "An Idempotency-Key header of 1 to 255 printable ASCII characters is required."
-        )
-    return value
+    """create-reading requires a key (shared/idempotency.py states the rule)."""
+    return idempotency.required_key(value)
 
 
 class ReadingService:

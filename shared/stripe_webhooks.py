@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from shared import observability
 from shared.container import PerContainer
 from shared.errors import InvalidPayload, InvalidWebhookSignature
+from shared.rules import STRIPE_EVENT_ID_PATTERN
 
 if TYPE_CHECKING:
     from shared.db import Database
@@ -106,7 +107,7 @@ class EventData(BaseModel):
 class StripeEvent(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    id: str = Field(pattern=r"^evt_[A-Za-z0-9_]{1,250}$")
+    id: str = Field(pattern=STRIPE_EVENT_ID_PATTERN)
     type: str = Field(min_length=1, max_length=200)
     data: EventData
 

@@ -16,12 +16,13 @@ from shared.pipeline.errors import InvalidPipelineInput
 from shared.pipeline.guard import screen_question
 from shared.pipeline.models import DrawnCard, GuardResult, PipelineResult, ResolvedCard
 from shared.pipeline.provider import PROMPT_VERSION, ReadingProvider
+from shared.rules import CARD_COUNTS
 from shared.settings import Settings, get_settings
 
 
 def resolve_cards(cards: Sequence[DrawnCard], deck: Deck) -> list[ResolvedCard]:
     """Join the drawn cards with the deck and the spread; refuse a draw that cannot be read."""
-    if len(cards) not in (3, 5):
+    if len(cards) not in CARD_COUNTS:
         raise InvalidPipelineInput(f"a reading needs 3 or 5 cards, got {len(cards)}")
     ordered = sorted(cards, key=lambda c: c.position)
     if [c.position for c in ordered] != list(range(len(cards))):

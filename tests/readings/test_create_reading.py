@@ -195,7 +195,7 @@ def test_questions_must_have_one_to_five_hundred_characters(question):
         CreateReadingRequest(question=question, card_count=3)
 
 
-@pytest.mark.parametrize("key", [None, "", "x" * 256, "ключ", "tab\there"])
+@pytest.mark.parametrize("key", [None, "", "x" * 256, "ключ", "tab\there", "key\n"])
 def test_idempotency_keys_are_one_to_255_printable_ascii_characters(key):
     with pytest.raises(ValidationFailed):
         check_idempotency_key(key)
