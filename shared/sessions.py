@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field, SecretStr
 from shared.access_tokens import mint_access_token
 from shared.container import PerContainer
 from shared.errors import AppError, Unauthorized
-from shared.http import RequestModel
+from shared.request_model import RequestModel
 
 if TYPE_CHECKING:
     from shared.db import Database

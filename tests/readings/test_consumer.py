@@ -121,8 +121,7 @@ def test_readings_created_while_redis_is_down_are_processed_after_it_returns(
     with ServerThread(create_app(redis.url, UPSTASH_TOKEN), name="upstash") as bridge:
         client = build_redis(bridge.url, UPSTASH_TOKEN)
         queue = ReadingQueue(client)
-        service = ReadingService(database=database, queue=queue, waker=None, rate_limiter=None,
-                                 max_pending=10)
+        service = ReadingService(database=database, queue=queue, waker=None, max_pending=10)
         user = make_user(sql, stars=3)
         redis.stop()
         try:

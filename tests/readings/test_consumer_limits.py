@@ -210,8 +210,7 @@ class StreamDownOnEnqueue(ReadingQueue):
 def test_jobs_the_sweep_could_not_stream_are_released_for_the_next_run(sql, database, queue):
     from shared.readings import ReadingService
 
-    offline = ReadingService(database=database, queue=None, waker=None, rate_limiter=None,
-                             max_pending=10)
+    offline = ReadingService(database=database, queue=None, waker=None, max_pending=10)
     user = make_user(sql, stars=1)
     job_id = ask(offline, user).job_id
     broken = StreamDownOnEnqueue(queue.redis, stream=queue.stream,
