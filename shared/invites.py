@@ -15,13 +15,14 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field
 
-from shared.container import PerContainer
+from shared.container import PerSettings
 from shared.errors import AppError
 from shared.request_model import RequestModel
 
 if TYPE_CHECKING:
     from shared.access_tokens import AuthenticatedUser
     from shared.db import Database
+    from shared.settings import Settings
 
 REDEEM_FUNCTION = "redeem_invite"
 
@@ -54,13 +55,13 @@ class InviteService:
         return RedeemInviteResponse.model_validate(data)
 
 
-def build_invite_service() -> InviteService:
+def build_invite_service(settings: Settings) -> InviteService:
     from shared.db import get_database
 
     return InviteService(database=get_database())
 
 
-_service: PerContainer[InviteService] = PerContainer(build_invite_service)
+_service: PerSettings[InviteService] = PerSettings(build_invite_service)
 
 
 def get_invite_service() -> InviteService:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from shared.container import PerContainer
+from shared.container import PerSettings
 from shared.errors import NotFound
 from shared.request_model import RequestModel
 
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
     from shared.access_tokens import AuthenticatedUser
     from shared.db import Database
+    from shared.settings import Settings
 
 
 
@@ -121,7 +122,7 @@ class PaymentMethodsService:
             raise stripe_error(exc) from exc
 
 
-def build_payment_methods_service() -> PaymentMethodsService:
+def build_payment_methods_service(settings: Settings) -> PaymentMethodsService:
     from shared.db import get_database
     from shared.stripe_client import get_stripe_client
 
@@ -130,7 +131,7 @@ def build_payment_methods_service() -> PaymentMethodsService:
     )
 
 
-_service: PerContainer[PaymentMethodsService] = PerContainer(build_payment_methods_service)
+_service: PerSettings[PaymentMethodsService] = PerSettings(build_payment_methods_service)
 
 
 def get_payment_methods_service() -> PaymentMethodsService:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from shared.container import PerContainer
+from shared.container import PerSettings
 from shared.errors import PaymentFailed
 from shared.request_model import RequestModel
 
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
     from shared.access_tokens import AuthenticatedUser
     from shared.db import Database
+    from shared.settings import Settings
 
 
 
@@ -231,7 +232,7 @@ def next_steps(intent: PaymentIntent) -> dict[str, Any]:
     return {"next_action": NextAction(type=action.type, redirect_url=redirect)}
 
 
-def build_purchase_service() -> PurchaseService:
+def build_purchase_service(settings: Settings) -> PurchaseService:
     from shared.db import get_database
     from shared.stripe_client import get_stripe_client
 
@@ -240,7 +241,7 @@ def build_purchase_service() -> PurchaseService:
     )
 
 
-_service: PerContainer[PurchaseService] = PerContainer(build_purchase_service)
+_service: PerSettings[PurchaseService] = PerSettings(build_purchase_service)
 
 
 def get_purchase_service() -> PurchaseService:

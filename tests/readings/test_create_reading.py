@@ -272,7 +272,6 @@ def test_the_shared_rate_limit_applies_before_anything_is_charged(sql, database,
         limited = create("k3")
     finally:
         set_erased_check(None)
-        set_reading_service(None)
         reset_containers()
 
     assert statuses == [202, 202]
