@@ -16,18 +16,17 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.container import PerContainer
-from shared.http import RequestModel
+from shared.container import PerSettings
+from shared.request_model import RequestModel
 
 if TYPE_CHECKING:
     from shared.access_tokens import AuthenticatedUser
     from shared.account_cleanup import AccountCleanup
     from shared.db import Database
-    from shared.ratelimit import RateLimiter
+    from shared.settings import Settings
 
 logger = logging.getLogger("mimivibe.account")
 
-RATE_LIMIT_SCOPE = "account"
 CONFIRMATION = "delete my account"
 ERASED_MESSAGE = ("Your account was deleted. Your personal data is erased; payments and wallet "
                   "records are kept anonymised for accounting. Remaining stars and coins are "
@@ -67,20 +66,13 @@ class AccountExport(BaseModel):
 
 
 class AccountService:
-    def __init__(self, *, database: Database, cleanup: AccountCleanup | None,
-                 rate_limiter: RateLimiter | None) -> None:
+    def __init__(self, *, database: Database, cleanup: AccountCleanup | None) -> None:
         self._database = database
         self._cleanup = cleanup
-        self._rate_limiter = rate_limiter
-
-    def _limit(self, user: AuthenticatedUser) -> None:
-        if self._rate_limiter is not None:
-            self._rate_limiter.hit(RATE_LIMIT_SCOPE, str(user.user_id))
 
     def export(self, user: AuthenticatedUser) -> AccountExport:
         from shared.db import execute
 
-        self._limit(user)
         data = execute(self._database.for_user(user.access_token).rpc("export_account", {})).data
         return AccountExport.model_validate(data)
 
@@ -88,7 +80,6 @@ class AccountService:
         """Erase the caller's account; a repeated call answers with the first erasure."""
         from shared.db import execute
 
-        self._limit(user)
         params: dict[str, Any] = {"p_user_id": str(user.user_id),
                                   "p_requested_by": requested_by, "p_reason": None}
         result = execute(self._database.service.rpc("erase_account", params)).data
@@ -107,16 +98,14 @@ class AccountService:
             logger.warning("account cleanup deferred to the sweep: %s", type(exc).__name__)
 
 
-def build_account_service() -> AccountService:
+def build_account_service(settings: Settings) -> AccountService:
     from shared.account_cleanup import build_account_cleanup
     from shared.db import get_database
-    from shared.ratelimit import configured_rate_limiter
 
-    return AccountService(database=get_database(), cleanup=build_account_cleanup(),
-                          rate_limiter=configured_rate_limiter())
+    return AccountService(database=get_database(), cleanup=build_account_cleanup())
 
 
-_service: PerContainer[AccountService] = PerContainer(build_account_service)
+_service: PerSettings[AccountService] = PerSettings(build_account_service)
 
 
 def get_account_service() -> AccountService:

@@ -31,7 +31,7 @@ from pydantic import BaseModel, Field
 from shared import account_cleanup, observability
 from shared.consumer_config import ConsumerConfig, consumer_config
 from shared.container import PerSettings
-from shared.http import RequestModel
+from shared.request_model import RequestModel
 
 if TYPE_CHECKING:
     from shared.db import Database

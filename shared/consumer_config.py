@@ -34,7 +34,8 @@ OFFLINE_JOB_SECONDS = 1.0
 class ConsumerConfig:
     batch_size: int = 10
     # A claimed job's lease, and how long a stream entry may stay pending before another
-    # consumer takes it over; longer than the longest job (checked below).
+    # consumer takes it over; longer than the longest job (checked below). The default is
+    # VISIBILITY_TIMEOUT_SECONDS's (tests/readings/test_consumer_limits.py ties the two).
     visibility_timeout_seconds: int = 240
     backoff_base_seconds: float = 10.0
     backoff_max_seconds: float = 3600.0
@@ -80,16 +81,19 @@ def consumer_config(settings: Settings,
         limit = (function_timeout_seconds - RESERVE_SECONDS - JOB_OVERHEAD_SECONDS) \
             / MAX_CALLS_PER_READING
         most = f": set LLM_TIMEOUT_SECONDS to at most {limit:g} or raise that timeout"
-    if settings.visibility_timeout_seconds <= job:
+    try:
+        config = ConsumerConfig(visibility_timeout_seconds=settings.visibility_timeout_seconds,
+                                job_budget_seconds=job, reserve_seconds=RESERVE_SECONDS)
+    except ConfigError as exc:
+        # The lease rule is ConsumerConfig's; here it is said in the settings' own names.
         raise ConfigError(
             f"VISIBILITY_TIMEOUT_SECONDS={settings.visibility_timeout_seconds} must exceed the "
             f"longest reading, {job:g} s{calls}."
-        )
+        ) from exc
     if job + RESERVE_SECONDS > function_timeout_seconds:
         raise ConfigError(
             f"One reading may take {job:g} s{calls}, more than the job-consumer's "
             f"{function_timeout_seconds:g} s timeout leaves after its {RESERVE_SECONDS:g} s "
             f"reserve{most}."
         )
-    return ConsumerConfig(visibility_timeout_seconds=settings.visibility_timeout_seconds,
-                          job_budget_seconds=job, reserve_seconds=RESERVE_SECONDS)
+    return config

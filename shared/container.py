@@ -3,8 +3,10 @@
 Every such instance is built from one settings object and built again when `get_settings()`
 returns another one (a rotated secret, or tests that reset the settings), so a new Stripe key,
 webhook secret, Supabase key or QStash key reaches every client within the secret's refresh
-interval, not only the settings object. This is the one place that decides what lives how long.
-An instance injected with `set(...)` (tests) stays until it is dropped with `set(None)`.
+interval, not only the settings object. This is the one place that decides what lives how long:
+every client and service of `shared/` is a `PerSettings` (no other cache of clients exists), so
+`reset()` forgets them all at once. An instance injected with `set(...)` (tests) stays until it
+is dropped with `set(None)` or `reset()`.
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+# Every PerSettings of the process, for reset(); they live as long as their modules.
+_registry: list[PerSettings[object]] = []
+
 
 class PerSettings(Generic[T]):
     """One instance per settings object, built on first use (once, even with concurrent first
@@ -28,6 +33,7 @@ class PerSettings(Generic[T]):
         # (settings it was built from, instance); None as settings marks an injected one.
         self._cached: tuple[Settings | None, T] | None = None
         self._lock = threading.Lock()
+        _registry.append(self)  # type: ignore[arg-type]
 
     def get(self) -> T:
         cached = self._cached
@@ -50,8 +56,8 @@ class PerSettings(Generic[T]):
             self._cached = None if value is None else (None, value)
 
 
-class PerContainer(PerSettings[T]):
-    """The same lifetime for a builder that reads the settings itself (`get_settings()`)."""
-
-    def __init__(self, build: Callable[[], T]) -> None:
-        super().__init__(lambda _settings: build())
+def reset() -> None:
+    """Forget every client and service, injected or built (tests switching stacks or settings):
+    the next use builds each again from the settings of that moment."""
+    for instance in list(_registry):
+        instance.set(None)

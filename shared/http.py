@@ -13,12 +13,13 @@ import base64
 import binascii
 import json
 import logging
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
 from shared import observability
@@ -31,28 +32,9 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 Response = dict[str, Any]
 
 
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
-
-
-class RequestModel(BaseModel):
-    """Base of every request body: unknown fields are refused (docs/api.md: 422)."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_nul_characters(cls, data: Any) -> Any:
-        # PostgreSQL text cannot hold U+0000: refuse it here (422) rather than fail in SQL (5xx).
-        if _has_nul(data):
-            raise ValueError("text must not contain NUL (U+0000) characters")
-        return data
+def _deadline(context: Any) -> float | None:
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    return time.monotonic() + remaining() / 1000 if callable(remaining) else None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -68,6 +50,8 @@ class FunctionUrlRequest:
     body: bytes = b""
     request_id: str
     source_ip: str | None = None
+    # time.monotonic() by which the invocation must answer (the Lambda context's time left).
+    deadline: float | None = None
 
     @classmethod
     def from_event(cls, event: Mapping[str, Any], context: Any = None) -> FunctionUrlRequest:
@@ -99,6 +83,7 @@ class FunctionUrlRequest:
             body=body,
             request_id=str(request_id),
             source_ip=http.get("sourceIp"),
+            deadline=_deadline(context),
         )
 
     def header(self, name: str) -> str | None:

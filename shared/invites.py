@@ -15,16 +15,15 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field
 
-from shared.container import PerContainer
+from shared.container import PerSettings
 from shared.errors import AppError
-from shared.http import RequestModel
+from shared.request_model import RequestModel
 
 if TYPE_CHECKING:
     from shared.access_tokens import AuthenticatedUser
     from shared.db import Database
-    from shared.ratelimit import RateLimiter
+    from shared.settings import Settings
 
-RATE_LIMIT_SCOPE = "redeem-invite"
 REDEEM_FUNCTION = "redeem_invite"
 
 
@@ -43,15 +42,12 @@ class RedeemInviteResponse(BaseModel):
 
 
 class InviteService:
-    def __init__(self, *, database: Database, rate_limiter: RateLimiter | None) -> None:
+    def __init__(self, *, database: Database) -> None:
         self._database = database
-        self._rate_limiter = rate_limiter
 
     def redeem(self, user: AuthenticatedUser, request: RedeemInviteRequest) -> RedeemInviteResponse:
         from shared.db import execute
 
-        if self._rate_limiter is not None:
-            self._rate_limiter.hit(RATE_LIMIT_SCOPE, str(user.user_id))
         params = {"p_user_id": str(user.user_id), "p_invite_code": request.invite_code}
         data = execute(self._database.service.rpc(REDEEM_FUNCTION, params)).data
         if not isinstance(data, dict):
@@ -59,14 +55,13 @@ class InviteService:
         return RedeemInviteResponse.model_validate(data)
 
 
-def build_invite_service() -> InviteService:
+def build_invite_service(settings: Settings) -> InviteService:
     from shared.db import get_database
-    from shared.ratelimit import configured_rate_limiter
 
-    return InviteService(database=get_database(), rate_limiter=configured_rate_limiter())
+    return InviteService(database=get_database())
 
 
-_service: PerContainer[InviteService] = PerContainer(build_invite_service)
+_service: PerSettings[InviteService] = PerSettings(build_invite_service)
 
 
 def get_invite_service() -> InviteService:

@@ -13,18 +13,17 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from shared.container import PerContainer
+from shared.container import PerSettings
 from shared.errors import NotFound
-from shared.http import RequestModel
+from shared.request_model import RequestModel
 
 if TYPE_CHECKING:
     from stripe import StripeClient
 
     from shared.access_tokens import AuthenticatedUser
     from shared.db import Database
-    from shared.ratelimit import RateLimiter
+    from shared.settings import Settings
 
-RATE_LIMIT_SCOPE = "payment-methods"
 
 
 class SetupRequest(RequestModel):
@@ -38,25 +37,18 @@ class SetupResponse(BaseModel):
 
 class PaymentMethodsService:
     def __init__(
-        self, *, database: Database, stripe: StripeClient, rate_limiter: RateLimiter | None
+        self, *, database: Database, stripe: StripeClient
     ) -> None:
         self._database = database
         self._stripe = stripe
-        self._rate_limiter = rate_limiter
-
-    def _limit(self, user: AuthenticatedUser) -> None:
-        if self._rate_limiter is not None:
-            self._rate_limiter.hit(RATE_LIMIT_SCOPE, str(user.user_id))
 
     def setup(self, user: AuthenticatedUser, client_key: str | None) -> SetupResponse:
         """A SetupIntent for the caller's Customer; with a client key, the same one every time
         (recorded in the database, so a replay does not depend on Stripe's 24-hour window)."""
         import stripe
 
-        from shared.payments import ensure_customer
-        from shared.stripe_client import idempotency_key, stripe_error
+        from shared.stripe_client import ensure_customer, idempotency_key, stripe_error
 
-        self._limit(user)
         try:
             recorded = self._setup_rpc("find_setup_intent", {
                 "p_user_id": str(user.user_id), "p_idempotency_key": client_key,
@@ -90,7 +82,6 @@ class PaymentMethodsService:
         """Detach and deactivate one of the caller's cards; anything else is 404."""
         from shared.db import execute
 
-        self._limit(user)
         card = self._own_card(user, method_id)
         if not card["is_active"]:
             return
@@ -131,18 +122,16 @@ class PaymentMethodsService:
             raise stripe_error(exc) from exc
 
 
-def build_payment_methods_service() -> PaymentMethodsService:
+def build_payment_methods_service(settings: Settings) -> PaymentMethodsService:
     from shared.db import get_database
-    from shared.ratelimit import configured_rate_limiter
     from shared.stripe_client import get_stripe_client
 
     return PaymentMethodsService(
         database=get_database(), stripe=get_stripe_client(),
-        rate_limiter=configured_rate_limiter(),
     )
 
 
-_service: PerContainer[PaymentMethodsService] = PerContainer(build_payment_methods_service)
+_service: PerSettings[PaymentMethodsService] = PerSettings(build_payment_methods_service)
 
 
 def get_payment_methods_service() -> PaymentMethodsService:

@@ -20,35 +20,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import uuid
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from shared.container import PerContainer
-from shared.errors import AppError, PaymentFailed, ValidationFailed
-from shared.http import FunctionUrlRequest, RequestModel
+from shared.container import PerSettings
+from shared.errors import PaymentFailed
+from shared.request_model import RequestModel
 
 if TYPE_CHECKING:
     from stripe import PaymentIntent, StripeClient
 
     from shared.access_tokens import AuthenticatedUser
     from shared.db import Database
-    from shared.ratelimit import RateLimiter
+    from shared.settings import Settings
 
-RATE_LIMIT_SCOPE = "purchase"
-_IDEMPOTENCY_KEY = re.compile(r"^[\x20-\x7e]{1,255}$")
-
-
-def read_idempotency_key(request: FunctionUrlRequest) -> str | None:
-    """The `Idempotency-Key` header (1-255 printable ASCII characters), if any."""
-    key = request.header("idempotency-key")
-    if key is None:
-        return None
-    if not _IDEMPOTENCY_KEY.fullmatch(key):
-        raise ValidationFailed("Idempotency-Key must be 1 to 255 printable ASCII characters.")
-    return key
 
 
 class PurchaseRequest(RequestModel):
@@ -104,11 +91,10 @@ def request_hash(body: BaseModel) -> str:
 
 class PurchaseService:
     def __init__(
-        self, *, database: Database, stripe: StripeClient, rate_limiter: RateLimiter | None
+        self, *, database: Database, stripe: StripeClient
     ) -> None:
         self._database = database
         self._stripe = stripe
-        self._rate_limiter = rate_limiter
 
     def _rpc(self, name: str, params: dict[str, Any]) -> Any:
         from shared.db import execute
@@ -118,8 +104,6 @@ class PurchaseService:
     def purchase(
         self, user: AuthenticatedUser, body: PurchaseRequest, client_key: str | None
     ) -> PurchaseResponse:
-        if self._rate_limiter is not None:
-            self._rate_limiter.hit(RATE_LIMIT_SCOPE, str(user.user_id))
         key = client_key or f"auto:{uuid.uuid4()}"
         # The saved card is checked (and resolved to Stripe's id) by begin_purchase, before
         # any payment row exists; a replay pays with the card the first call resolved.
@@ -154,6 +138,8 @@ class PurchaseService:
         )
 
     def _customer(self, user: AuthenticatedUser) -> str:
+        from shared.stripe_client import ensure_customer
+
         return ensure_customer(self._database, self._stripe, user.user_id)
 
     def _customer_session(self, user: AuthenticatedUser, key: str, customer: str) -> str:
@@ -246,43 +232,16 @@ def next_steps(intent: PaymentIntent) -> dict[str, Any]:
     return {"next_action": NextAction(type=action.type, redirect_url=redirect)}
 
 
-def ensure_customer(database: Database, client: StripeClient, user_id: uuid.UUID) -> str:
-    """The user's Stripe Customer: the recorded one, else created (once, by idempotency key)."""
-    import stripe
-
-    from shared.db import execute
-    from shared.stripe_client import idempotency_key, stripe_error
-
-    rows = execute(database.service.table("stripe_customers").select("stripe_customer_id").eq(
-        "user_id", str(user_id))).data or []
-    if rows:
-        return str(rows[0]["stripe_customer_id"])
-    try:
-        customer = client.v1.customers.create(
-            {"metadata": {"user_id": str(user_id)}},
-            {"idempotency_key": idempotency_key("customer", user_id)},
-        )
-    except stripe.StripeError as exc:
-        raise stripe_error(exc) from exc
-    recorded = execute(database.service.rpc("record_stripe_customer", {
-        "p_user_id": str(user_id), "p_stripe_customer_id": customer.id})).data
-    if not isinstance(recorded, str) or not recorded:
-        raise AppError("The Stripe customer was not recorded.")
-    return recorded
-
-
-def build_purchase_service() -> PurchaseService:
+def build_purchase_service(settings: Settings) -> PurchaseService:
     from shared.db import get_database
-    from shared.ratelimit import configured_rate_limiter
     from shared.stripe_client import get_stripe_client
 
     return PurchaseService(
         database=get_database(), stripe=get_stripe_client(),
-        rate_limiter=configured_rate_limiter(),
     )
 
 
-_service: PerContainer[PurchaseService] = PerContainer(build_purchase_service)
+_service: PerSettings[PurchaseService] = PerSettings(build_purchase_service)
 
 
 def get_purchase_service() -> PurchaseService:

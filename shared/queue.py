@@ -22,10 +22,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from shared.container import PerSettings
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from upstash_redis import Redis
+
+    from shared.settings import Settings
 
 logger = logging.getLogger("mimivibe.queue")
 
@@ -231,18 +235,16 @@ class ReadingQueue:
         return [_field_map(item[1]) for item in raw or [] if isinstance(item, list)]
 
 
-_cached: tuple[object, ReadingQueue] | None = None
+def _build_queue(settings: Settings) -> ReadingQueue:
+    from shared.redis import get_redis
+
+    return ReadingQueue(get_redis())
+
+
+# Built again with the Upstash client, when the settings change.
+_queue: PerSettings[ReadingQueue] = PerSettings(_build_queue)
 
 
 def get_queue() -> ReadingQueue:
-    """The container's queue on the shared Upstash client (rebuilt when that client is)."""
-    global _cached
-    from shared.redis import get_redis
-
-    redis = get_redis()
-    cached = _cached
-    if cached is not None and cached[0] is redis:
-        return cached[1]
-    queue = ReadingQueue(redis)
-    _cached = (redis, queue)
-    return queue
+    """The container's queue on the shared Upstash client."""
+    return _queue.get()

@@ -13,37 +13,33 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 import uuid
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
-from shared import observability
+from shared import idempotency, observability
 from shared.container import PerSettings
-from shared.errors import AppError, ValidationFailed
-from shared.http import RequestModel
+from shared.errors import AppError
+from shared.request_model import RequestModel
+from shared.rules import MAX_QUESTION_CHARS, CardCount
 
 if TYPE_CHECKING:
     from shared.access_tokens import AuthenticatedUser
     from shared.db import Database
     from shared.qstash_client import ConsumerWaker
     from shared.queue import ReadingQueue
-    from shared.ratelimit import RateLimiter
     from shared.settings import Settings
 
 logger = logging.getLogger("mimivibe.readings")
 
-RATE_LIMIT_SCOPE = "create-reading"
 CREATE_FUNCTION = "create_reading_job"
 MARK_ENQUEUED_FUNCTION = "mark_reading_jobs_enqueued"
-MAX_QUESTION_CHARS = 500
-_IDEMPOTENCY_KEY = re.compile(r"^[\x20-\x7e]{1,255}$")
 
 
 class CreateReadingRequest(RequestModel):
     question: str = Field(max_length=4 * MAX_QUESTION_CHARS)
-    card_count: Literal[3, 5]
+    card_count: CardCount
     locale: Literal["th", "en"] = "th"
 
     @field_validator("question")
@@ -76,11 +72,8 @@ class CreateReadingResponse(BaseModel):
 
 
 def check_idempotency_key(value: str | None) -> str:
-    if value is None or not _IDEMPOTENCY_KEY.match(value):
-        raise ValidationFailed(
-            "An Idempotency-Key header of 1 to 255 printable ASCII characters is required."
-        )
-    return value
+    """create-reading requires a key (shared/idempotency.py states the rule)."""
+    return idempotency.required_key(value)
 
 
 class ReadingService:
@@ -90,23 +83,19 @@ class ReadingService:
         database: Database,
         queue: ReadingQueue | None,
         waker: ConsumerWaker | None,
-        rate_limiter: RateLimiter | None,
         max_pending: int,
     ) -> None:
         self._database = database
         self._queue = queue
         self._waker = waker
-        self._rate_limiter = rate_limiter
         self._max_pending = max_pending
 
     def create(
-        self, user: AuthenticatedUser, idempotency_key: str | None, request: CreateReadingRequest
+        self, user: AuthenticatedUser, idempotency_key: str, request: CreateReadingRequest
     ) -> CreateReadingResponse:
         from shared.db import execute
 
         key = check_idempotency_key(idempotency_key)
-        if self._rate_limiter is not None:
-            self._rate_limiter.hit(RATE_LIMIT_SCOPE, str(user.user_id))
         params: dict[str, Any] = {
             "p_user_id": str(user.user_id),
             "p_idempotency_key": key,
@@ -149,18 +138,15 @@ def build_reading_service(settings: Settings) -> ReadingService:
     from shared.db import get_database
     from shared.qstash_client import get_waker
 
-    queue = limiter = None
+    queue = None
     if settings.upstash_redis_rest_url:
         from shared.queue import get_queue
-        from shared.ratelimit import get_rate_limiter
 
         queue = get_queue()
-        limiter = get_rate_limiter()
     return ReadingService(
         database=get_database(),
         queue=queue,
         waker=get_waker(),
-        rate_limiter=limiter,
         max_pending=settings.max_pending_readings,
     )
 

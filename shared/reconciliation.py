@@ -26,7 +26,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel
 
 from shared import observability
-from shared.container import PerContainer
+from shared.container import PerSettings
 
 logger = logging.getLogger("mimivibe.reconciliation")
 
@@ -357,7 +357,7 @@ def build_reconciler() -> Reconciler:
     return Reconciler(stripe_client=get_stripe_client(), store=PostgrestStore(get_database()))
 
 
-_reconciler: PerContainer[Reconciler] = PerContainer(build_reconciler)
+_reconciler: PerSettings[Reconciler] = PerSettings(lambda _settings: build_reconciler())
 
 
 def get_reconciler() -> Reconciler:

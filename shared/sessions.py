@@ -14,14 +14,15 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, Field, SecretStr
 
 from shared.access_tokens import mint_access_token
-from shared.container import PerContainer
+from shared.container import PerSettings
 from shared.errors import AppError, Unauthorized
-from shared.http import RequestModel
+from shared.request_model import RequestModel
 
 if TYPE_CHECKING:
     from shared.db import Database
     from shared.identity import IdentityVerifier
     from shared.ratelimit import RateLimiter
+    from shared.settings import Settings
 
 RATE_LIMIT_SCOPE = "session"
 UPSERT_FUNCTION = "upsert_user_from_identity"
@@ -104,13 +105,10 @@ class SessionService:
         return SessionResponse(access_token=token.token, expires_at=token.expires_at, user=user)
 
 
-def build_session_service() -> SessionService:
+def build_session_service(settings: Settings) -> SessionService:
     from shared.db import get_database
     from shared.identity import get_identity_verifier
     from shared.ratelimit import configured_rate_limiter
-    from shared.settings import get_settings
-
-    settings = get_settings()
     return SessionService(
         verifier=get_identity_verifier(),
         database=get_database(),
@@ -121,7 +119,7 @@ def build_session_service() -> SessionService:
     )
 
 
-_service: PerContainer[SessionService] = PerContainer(build_session_service)
+_service: PerSettings[SessionService] = PerSettings(build_session_service)
 
 
 def get_session_service() -> SessionService:

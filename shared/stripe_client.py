@@ -23,7 +23,11 @@ from shared.errors import (
 from shared.settings import Settings
 
 if TYPE_CHECKING:
+    import uuid
+
     from stripe import StripeClient
+
+    from shared.db import Database
 
 logger = logging.getLogger("mimivibe.stripe")
 
@@ -100,3 +104,27 @@ def stripe_error(exc: Exception) -> AppError:
         logger.error("Stripe call failed: %s", type(exc).__name__)
         return PaymentProviderUnavailable()
     return AppError()
+
+
+def ensure_customer(database: Database, client: StripeClient, user_id: uuid.UUID) -> str:
+    """The user's Stripe Customer: the recorded one, else created (once, by idempotency key)."""
+    import stripe
+
+    from shared.db import execute
+
+    rows = execute(database.service.table("stripe_customers").select("stripe_customer_id").eq(
+        "user_id", str(user_id))).data or []
+    if rows:
+        return str(rows[0]["stripe_customer_id"])
+    try:
+        customer = client.v1.customers.create(
+            {"metadata": {"user_id": str(user_id)}},
+            {"idempotency_key": idempotency_key("customer", user_id)},
+        )
+    except stripe.StripeError as exc:
+        raise stripe_error(exc) from exc
+    recorded = execute(database.service.rpc("record_stripe_customer", {
+        "p_user_id": str(user_id), "p_stripe_customer_id": customer.id})).data
+    if not isinstance(recorded, str) or not recorded:
+        raise AppError("The Stripe customer was not recorded.")
+    return recorded

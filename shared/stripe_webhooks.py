@@ -23,11 +23,13 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared import observability
-from shared.container import PerContainer
+from shared.container import PerSettings
 from shared.errors import InvalidPayload, InvalidWebhookSignature
+from shared.rules import STRIPE_EVENT_ID_PATTERN
 
 if TYPE_CHECKING:
     from shared.db import Database
+    from shared.settings import Settings
 
 TOLERANCE_SECONDS = 300
 # The event_type dimension of a verified delivery whose body is not a Stripe event.
@@ -106,7 +108,7 @@ class EventData(BaseModel):
 class StripeEvent(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    id: str = Field(pattern=r"^evt_[A-Za-z0-9_]{1,250}$")
+    id: str = Field(pattern=STRIPE_EVENT_ID_PATTERN)
     type: str = Field(min_length=1, max_length=200)
     data: EventData
 
@@ -177,11 +179,8 @@ def webhook_secrets(value: str) -> list[str]:
     return [s.strip() for s in value.split(",") if s.strip()]
 
 
-def build_webhook_processor() -> WebhookProcessor:
+def build_webhook_processor(settings: Settings) -> WebhookProcessor:
     from shared.db import get_database
-    from shared.settings import get_settings
-
-    settings = get_settings()
     settings.require("stripe_webhook_secret")
     assert settings.stripe_webhook_secret is not None
     return WebhookProcessor(
@@ -190,7 +189,7 @@ def build_webhook_processor() -> WebhookProcessor:
     )
 
 
-_processor: PerContainer[WebhookProcessor] = PerContainer(build_webhook_processor)
+_processor: PerSettings[WebhookProcessor] = PerSettings(build_webhook_processor)
 
 
 def get_webhook_processor() -> WebhookProcessor:

@@ -3,8 +3,8 @@
 QStash's own routes: POST /v2/publish/<url>, POST /v2/schedules/<url> (Upstash-Cron),
 GET /v2/schedules, GET|DELETE /v2/schedules/<id>, PATCH /v2/schedules/<id>/pause|resume,
 GET|DELETE /v2/messages/<id>, GET /v2/keys, POST /v2/keys/rotate; all with the bearer token.
-Local only: GET /local/messages (every message, its state and attempts; filters scheduleId,
-url, state) and GET /healthz.
+Local only: GET /local/messages (every message, its state, its attempts and whether another
+attempt is queued; filters scheduleId, url, state) and GET /healthz.
 """
 
 from __future__ import annotations
@@ -161,7 +161,10 @@ async def local_messages(request: Request) -> Response:
         "url": request.query_params.get("url"),
         "state": request.query_params.get("state"),
     }
-    reports = [m.report() for m in _engine(request).messages.values()]
+    engine = _engine(request)
+    queued = engine.queued()
+    # `queued`: another attempt is still to come, so a test can prove that none will.
+    reports = [{**m.report(), "queued": m.message_id in queued} for m in engine.messages.values()]
     selected = [r for r in reports
                 if all(value is None or r.get(key) == value for key, value in filters.items())]
     return JSONResponse({"messages": selected})

@@ -119,6 +119,10 @@ class QStashEngine:
         message.state = "CANCELED"
         return True
 
+    def queued(self) -> set[str]:
+        """The ids of the messages waiting for a delivery attempt (new, delayed or retrying)."""
+        return {message_id for _, _, message_id in self._due}
+
     def _enqueue(self, message: Message, due: float) -> None:
         message.due_at = due
         heapq.heappush(self._due, (due, next(self._sequence), message.message_id))

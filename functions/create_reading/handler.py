@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from shared.access_tokens import authenticate
-from shared.errors import MethodNotAllowed
-from shared.http import FunctionUrlRequest, Response, adapter, json_response
+from shared.edge import ANY_PATH, Call, Endpoint, serve
+from shared.http import Response, json_response
 from shared.readings import CreateReadingRequest, get_reading_service
 
 
-def route(request: FunctionUrlRequest) -> Response:
-    if request.method != "POST":
-        raise MethodNotAllowed()
-    user = authenticate(request)
-    body = request.json_body(CreateReadingRequest)
-    reading = get_reading_service().create(user, request.header("idempotency-key"), body)
-    return json_response(202, reading)
+def create(call: Call[CreateReadingRequest]) -> Response:
+    key = call.idempotency_key
+    assert key is not None  # required by the endpoint
+    return json_response(202, get_reading_service().create(call.caller, key, call.body))
 
 
-handler = adapter(route, function="create-reading")
+handler = serve(
+    Endpoint("POST", ANY_PATH, create, auth="user", body=CreateReadingRequest,
+             idempotency="required", rate_limit="create-reading"),
+    function="create-reading")

@@ -2,30 +2,25 @@
 
 from __future__ import annotations
 
-from shared.access_tokens import authenticate
-from shared.errors import MethodNotAllowed, NotFound
-from shared.http import FunctionUrlRequest, Response, adapter, json_response
+from typing import Any
+
+from shared.edge import Call, Endpoint, serve
+from shared.http import Response, json_response
 from shared.payment_methods import SetupRequest, get_payment_methods_service
-from shared.payments import read_idempotency_key
 
 
-def route(request: FunctionUrlRequest) -> Response:
-    segments = [s for s in request.raw_path.split("/") if s]
-    if len(segments) != 1:
-        raise NotFound()
-    if segments == ["setup"]:
-        if request.method != "POST":
-            raise MethodNotAllowed()
-        user = authenticate(request)
-        request.json_body(SetupRequest, allow_empty=True)
-        key = read_idempotency_key(request)
-        result = get_payment_methods_service().setup(user, key)
-        return json_response(201, result, {"Cache-Control": "no-store"})
-    if request.method != "DELETE":
-        raise MethodNotAllowed()
-    user = authenticate(request)
-    get_payment_methods_service().remove(user, segments[0])
+def setup(call: Call[SetupRequest]) -> Response:
+    result = get_payment_methods_service().setup(call.caller, call.idempotency_key)
+    return json_response(201, result, {"Cache-Control": "no-store"})
+
+
+def remove(call: Call[Any]) -> Response:
+    get_payment_methods_service().remove(call.caller, call.params["id"])
     return json_response(204)
 
 
-handler = adapter(route, function="payment-methods")
+handler = serve(
+    Endpoint("POST", "/setup", setup, auth="user", body=SetupRequest, allow_empty_body=True,
+             idempotency="optional", rate_limit="payment-methods"),
+    Endpoint("DELETE", "/{id}", remove, auth="user", rate_limit="payment-methods"),
+    function="payment-methods")

@@ -3,21 +3,18 @@ the webhook)."""
 
 from __future__ import annotations
 
-from shared.access_tokens import authenticate
-from shared.errors import MethodNotAllowed
-from shared.http import FunctionUrlRequest, Response, adapter, json_response
-from shared.payments import PurchaseRequest, get_purchase_service, read_idempotency_key
+from shared.edge import ANY_PATH, Call, Endpoint, serve
+from shared.http import Response, json_response
+from shared.payments import PurchaseRequest, get_purchase_service
 
 
-def route(request: FunctionUrlRequest) -> Response:
-    if request.method != "POST":
-        raise MethodNotAllowed()
-    user = authenticate(request)
-    body = request.json_body(PurchaseRequest)
-    key = read_idempotency_key(request)
-    result = get_purchase_service().purchase(user, body, key)
+def purchase(call: Call[PurchaseRequest]) -> Response:
+    result = get_purchase_service().purchase(call.caller, call.body, call.idempotency_key)
     # The body carries the PaymentIntent's client secret.
     return json_response(201, result, {"Cache-Control": "no-store"})
 
 
-handler = adapter(route, function="purchase")
+handler = serve(
+    Endpoint("POST", ANY_PATH, purchase, auth="user", body=PurchaseRequest, idempotency="optional",
+             rate_limit="purchase"),
+    function="purchase")

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from shared.access_tokens import authenticate
-from shared.errors import MethodNotAllowed
-from shared.http import FunctionUrlRequest, Response, adapter, json_response
+from shared.edge import ANY_PATH, Call, Endpoint, serve
+from shared.http import Response, json_response
 from shared.invites import RedeemInviteRequest, get_invite_service
 
 
-def route(request: FunctionUrlRequest) -> Response:
-    if request.method != "POST":
-        raise MethodNotAllowed()
-    user = authenticate(request)
-    body = request.json_body(RedeemInviteRequest)
-    invite = get_invite_service().redeem(user, body)
-    return json_response(200, invite)
+def redeem(call: Call[RedeemInviteRequest]) -> Response:
+    return json_response(200, get_invite_service().redeem(call.caller, call.body))
 
 
-handler = adapter(route, function="redeem-invite")
+handler = serve(
+    Endpoint("POST", ANY_PATH, redeem, auth="user", body=RedeemInviteRequest,
+             rate_limit="redeem-invite"),
+    function="redeem-invite")

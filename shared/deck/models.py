@@ -12,6 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
+from shared.rules import CardCount
+
 Suit = Literal["major", "wands", "cups", "swords", "pentacles"]
 Topic = Literal["general", "love", "work", "money", "health"]
 Orientation = Literal["upright", "reversed"]
@@ -147,7 +149,7 @@ class SpreadPosition(_Frozen):
 
 
 class Spread(_Frozen):
-    card_count: Literal[3, 5]
+    card_count: CardCount
     name: Text
     positions: tuple[SpreadPosition, ...]
     # The position whose card carries the advice of the reading.

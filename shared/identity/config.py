@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-
+from shared.container import PerSettings
 from shared.errors import ConfigError
 from shared.identity.keys import (
     JwksKeySource,
@@ -13,7 +12,7 @@ from shared.identity.keys import (
 )
 from shared.identity.providers import ProviderVerifier, firebase_check
 from shared.identity.verifier import IdentityVerifier
-from shared.settings import Settings, get_settings
+from shared.settings import Settings
 
 FIREBASE_ISSUER_PREFIX = "https://securetoken.google.com/"
 
@@ -102,7 +101,9 @@ def build_identity_verifier(
     return IdentityVerifier(providers)
 
 
-@lru_cache(maxsize=1)
+_verifier: PerSettings[IdentityVerifier] = PerSettings(build_identity_verifier)
+
+
 def get_identity_verifier() -> IdentityVerifier:
-    """The container's verifier: its JWKS caches live as long as the container."""
-    return build_identity_verifier(get_settings())
+    """The container's verifier: its JWKS caches live as long as the settings do."""
+    return _verifier.get()

@@ -11,7 +11,8 @@ import re
 import unicodedata
 
 from shared.deck.models import Locale
-from shared.pipeline.models import MAX_QUESTION_CHARS, GuardCategory, GuardResult
+from shared.pipeline.models import GuardCategory, GuardResult
+from shared.rules import MAX_QUESTION_CHARS
 
 MIN_LETTERS = 2
 

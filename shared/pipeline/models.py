@@ -30,8 +30,6 @@ TimeFrame = Literal[
     "today", "this_week", "this_month", "this_year", "near_future", "long_term", "unspecified",
 ]
 
-MAX_QUESTION_CHARS = 500
-
 
 class _Output(BaseModel):
     # Outputs are validated strictly: an LLM answer with extra or missing fields is re-asked.

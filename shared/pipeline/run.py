@@ -8,20 +8,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from functools import lru_cache
 
+from shared.container import PerSettings
 from shared.deck import Deck, Locale, get_deck
 from shared.errors import ConfigError
 from shared.pipeline.errors import InvalidPipelineInput
 from shared.pipeline.guard import screen_question
 from shared.pipeline.models import DrawnCard, GuardResult, PipelineResult, ResolvedCard
 from shared.pipeline.provider import PROMPT_VERSION, ReadingProvider
-from shared.settings import Settings, get_settings
+from shared.rules import CARD_COUNTS
+from shared.settings import Settings
 
 
 def resolve_cards(cards: Sequence[DrawnCard], deck: Deck) -> list[ResolvedCard]:
     """Join the drawn cards with the deck and the spread; refuse a draw that cannot be read."""
-    if len(cards) not in (3, 5):
+    if len(cards) not in CARD_COUNTS:
         raise InvalidPipelineInput(f"a reading needs 3 or 5 cards, got {len(cards)}")
     ordered = sorted(cards, key=lambda c: c.position)
     if [c.position for c in ordered] != list(range(len(cards))):
@@ -98,7 +99,10 @@ def build_provider(settings: Settings) -> ReadingProvider:
     raise ConfigError(f"Unknown LLM_PROVIDER {settings.llm_provider!r}")
 
 
-@lru_cache(maxsize=1)
+# Built again when the settings change: a rotated LLM_API_KEY reaches the provider.
+_provider: PerSettings[ReadingProvider] = PerSettings(build_provider)
+
+
 def get_provider() -> ReadingProvider:
-    """The container's provider, built once from the settings."""
-    return build_provider(get_settings())
+    """The container's provider, built on first use from the settings."""
+    return _provider.get()

@@ -67,8 +67,7 @@ def test_with_stripe_down_the_sweep_of_the_job_consumer_finishes_the_cleanup(sta
         "api": f"http://127.0.0.1:{closed_port()}"}, max_network_retries=0)
     database = get_database()
     set_account_service(AccountService(
-        database=database, cleanup=AccountCleanup(database=database, stripe=down, redis=None),
-        rate_limiter=None))
+        database=database, cleanup=AccountCleanup(database=database, stripe=down, redis=None)))
     try:
         response = delete_account(stack, user)
     finally:

@@ -16,7 +16,8 @@ from devstack.serve import ServerThread
 
 HANDLER = '''
 from shared.errors import NotFound
-from shared.http import FunctionUrlRequest, RequestModel, adapter, json_response
+from shared.http import FunctionUrlRequest, adapter, json_response
+from shared.request_model import RequestModel
 
 
 class Greeting(RequestModel):

@@ -9,15 +9,16 @@ import httpx
 import pytest
 from postgrest import APIError, CountMethod, SyncPostgrestClient
 
-from supabase import Client, create_client
+from supabase import Client, ClientOptions, create_client
 from tests.devstack.conftest import mint
 
 
 @pytest.fixture(scope="module")
 def supabase_client(gateway_url: str) -> Iterator[Client]:
-    client = create_client(gateway_url.removesuffix("/rest/v1"), mint(role="anon", sub=None))
-    yield client
-    client.postgrest.session.close()
+    # An http client of our own: without one supabase-py passes the deprecated timeout/verify.
+    with httpx.Client(timeout=10) as http:
+        yield create_client(gateway_url.removesuffix("/rest/v1"), mint(role="anon", sub=None),
+                            ClientOptions(httpx_client=http))
 
 
 @pytest.fixture(scope="module")

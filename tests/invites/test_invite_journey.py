@@ -149,13 +149,19 @@ def test_the_consumers_sweep_expires_a_pending_invite_that_then_never_pays(journ
         "GET", "user_invites?select=status", host["token"]), 200) == [{"status": "expired"}],
         timeout=30)
     qstash = journey.info["qstash"]
-    messages = journey.client.get(
-        f"{qstash['qstash_url']}/local/messages",
-        headers={"Authorization": f"Bearer {qstash['qstash_token']}"}).json()["messages"]
-    reports = [json.loads(a["responseBody"]) for m in messages
-               if m["url"] == qstash["job_consumer_url"]
-               for a in m["attempts"] if a["status"] == 200 and a["responseBody"]]
-    assert sum(r["expired_invites"] for r in reports) == 1
+
+    def expired_by_reports() -> int:
+        messages = journey.client.get(
+            f"{qstash['qstash_url']}/local/messages",
+            headers={"Authorization": f"Bearer {qstash['qstash_token']}"}).json()["messages"]
+        reports = [json.loads(a["responseBody"]) for m in messages
+                   if m["url"] == qstash["job_consumer_url"]
+                   for a in m["attempts"] if a["status"] == 200 and a["responseBody"]]
+        return sum(r["expired_invites"] for r in reports)
+
+    # The run commits before QStash records its answer: wait for the answer, then count.
+    journey.wait_for("the sweep's report", lambda: expired_by_reports() > 0, timeout=10)
+    assert expired_by_reports() == 1
 
     buy(journey, "late-guest")
 

@@ -75,8 +75,7 @@ class User:
 def test_a_replayed_create_reading_counts_no_second_reading_or_spend(db_url, database, recorded) -> None:
     with connect(db_url) as conn:
         user = User(make_user(conn, stars=5))
-    service = ReadingService(database=database, queue=None, waker=None, rate_limiter=None,
-                             max_pending=10)
+    service = ReadingService(database=database, queue=None, waker=None, max_pending=10)
     request = CreateReadingRequest(question="Will the new job go well?", card_count=5, locale="en")
 
     first = service.create(user, "key-1", request)  # type: ignore[arg-type]
@@ -150,8 +149,7 @@ def test_a_consumer_run_counts_the_readings_it_completed(db_url, database, queue
 
     with connect(db_url) as conn:
         user = User(make_user(conn, stars=3))
-    service = ReadingService(database=database, queue=queue, waker=None, rate_limiter=None,
-                             max_pending=10)
+    service = ReadingService(database=database, queue=queue, waker=None, max_pending=10)
     for key in ("a", "b"):
         service.create(user, key, CreateReadingRequest(question="งานใหม่จะดีไหม", card_count=3))  # type: ignore[arg-type]
     observability.metrics.clear()

@@ -18,6 +18,7 @@ from pydantic import SecretStr
 from shared.errors import ConfigError
 from shared.secrets import AwsSecret, use_secret_source
 from shared.settings import get_settings, reset_settings
+from tests.support.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = {
@@ -74,9 +75,13 @@ def test_rotation_is_picked_up_after_the_refresh_interval(secrets_client) -> Non
 
     rotated = {**BASE, "SUPABASE_SERVICE_ROLE_KEY": "service-key-v2"}
     secrets_client.put_secret_value(SecretId="mimivibe/test/rotating", SecretString=json.dumps(rotated))
-    time.sleep(1.2)
 
-    assert get_settings().supabase_service_role_key.get_secret_value() == "service-key-v2"
+    # Picked up by the first read after the refresh interval (max_age=1) has passed.
+    wait_for(current_service_key, lambda key: key == "service-key-v2", timeout=5)
+
+
+def current_service_key() -> str:
+    return get_settings().supabase_service_role_key.get_secret_value()
 
 
 def test_a_missing_secret_fails_loudly(secrets_client) -> None:

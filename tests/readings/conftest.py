@@ -113,8 +113,7 @@ def queue(redis_client: Any) -> ReadingQueue:
 
 @pytest.fixture
 def service(database: Database, queue: ReadingQueue) -> ReadingService:
-    return ReadingService(database=database, queue=queue, waker=None, rate_limiter=None,
-                          max_pending=100)
+    return ReadingService(database=database, queue=queue, waker=None, max_pending=100)
 
 
 def make_consumer(database: Database, queue: ReadingQueue, provider: Any = None,

@@ -11,6 +11,7 @@ from shared.pipeline.errors import PermanentProviderError, RetryableProviderErro
 from shared.pipeline.models import GuardResult
 from shared.pipeline.offline import OfflineReader
 from tests.readings.conftest import ask, drain, make_consumer, make_user
+from tests.support.waiting import wait_for
 
 
 class FailingProvider(OfflineReader):
@@ -88,8 +89,7 @@ def test_a_consumer_that_dies_after_claiming_is_reclaimed_and_completed_once(
                              job_budget_seconds=0.5)
 
     early = drain(survivor)
-    time.sleep(1.2)
-    late = drain(survivor)
+    late = wait_for(lambda: drain(survivor), lambda run: run.reclaimed or run.claimed)
 
     assert (early.claimed, early.reclaimed) == (0, 0)
     assert (late.reclaimed, late.claimed, late.succeeded) == (1, 1, 1)
@@ -121,8 +121,7 @@ def test_readings_created_while_redis_is_down_are_processed_after_it_returns(
     with ServerThread(create_app(redis.url, UPSTASH_TOKEN), name="upstash") as bridge:
         client = build_redis(bridge.url, UPSTASH_TOKEN)
         queue = ReadingQueue(client)
-        service = ReadingService(database=database, queue=queue, waker=None, rate_limiter=None,
-                                 max_pending=10)
+        service = ReadingService(database=database, queue=queue, waker=None, max_pending=10)
         user = make_user(sql, stars=3)
         redis.stop()
         try:

@@ -108,6 +108,11 @@ def test_the_consumer_refuses_to_build_with_inconsistent_settings():
         build_job_consumer(settings(llm_provider="openai", llm_timeout_seconds=30))
 
 
+def test_the_consumer_and_the_settings_default_to_the_same_lease():
+    assert ConsumerConfig().visibility_timeout_seconds == \
+        Settings.model_fields["visibility_timeout_seconds"].default == 240
+
+
 def test_a_lease_no_longer_than_the_job_budget_is_refused():
     with pytest.raises(ConfigError):
         ConsumerConfig(visibility_timeout_seconds=5, job_budget_seconds=5.0)
@@ -205,8 +210,7 @@ class StreamDownOnEnqueue(ReadingQueue):
 def test_jobs_the_sweep_could_not_stream_are_released_for_the_next_run(sql, database, queue):
     from shared.readings import ReadingService
 
-    offline = ReadingService(database=database, queue=None, waker=None, rate_limiter=None,
-                             max_pending=10)
+    offline = ReadingService(database=database, queue=None, waker=None, max_pending=10)
     user = make_user(sql, stars=1)
     job_id = ask(offline, user).job_id
     broken = StreamDownOnEnqueue(queue.redis, stream=queue.stream,

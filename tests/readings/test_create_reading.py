@@ -16,7 +16,7 @@ from shared.errors import (
 )
 from shared.queue import ReadingQueue
 from shared.readings import CreateReadingRequest, ReadingService, check_idempotency_key
-from tests.readings.conftest import ask, make_user
+from tests.readings.conftest import JWT_SECRET, UPSTASH_TOKEN, api_key, ask, make_user, user_token
 
 
 def ledger(sql, user_id):
@@ -107,8 +107,7 @@ def test_without_enough_stars_nothing_is_written(sql, service, queue):
 
 
 def test_open_readings_are_capped_per_user(sql, database, queue):
-    service = ReadingService(database=database, queue=queue, waker=None, rate_limiter=None,
-                             max_pending=2)
+    service = ReadingService(database=database, queue=queue, waker=None, max_pending=2)
     user = make_user(sql, stars=5)
     ask(service, user)
     ask(service, user)
@@ -127,7 +126,7 @@ def test_the_request_succeeds_when_redis_is_unreachable(sql, database, redis_cli
 
     dead = build_redis("http://127.0.0.1:9", "nobody")
     service = ReadingService(database=database, queue=ReadingQueue(dead), waker=None,
-                             rate_limiter=None, max_pending=10)
+                             max_pending=10)
     user = make_user(sql, stars=1)
 
     response = ask(service, user)
@@ -195,7 +194,7 @@ def test_questions_must_have_one_to_five_hundred_characters(question):
         CreateReadingRequest(question=question, card_count=3)
 
 
-@pytest.mark.parametrize("key", [None, "", "x" * 256, "ключ", "tab\there"])
+@pytest.mark.parametrize("key", [None, "", "x" * 256, "ключ", "tab\there", "key\n"])
 def test_idempotency_keys_are_one_to_255_printable_ascii_characters(key):
     with pytest.raises(ValidationFailed):
         check_idempotency_key(key)
@@ -239,20 +238,43 @@ def test_the_service_key_is_required_to_create_jobs(sql, gateway):
 
 
 def test_the_shared_rate_limit_applies_before_anything_is_charged(sql, database, queue,
-                                                                   redis_client):
-    from shared.errors import RateLimited
-    from shared.ratelimit import RateLimiter
+                                                                   redis_client, gateway, bridge,
+                                                                   monkeypatch):
+    from functions.create_reading.handler import handler
+    from shared.access_tokens import set_erased_check
+    from shared.db import set_database
+    from shared.ratelimit import RateLimiter, set_rate_limiter
+    from shared.readings import set_reading_service
+    from tests.support.stack import reset_containers
 
-    limiter = RateLimiter(redis_client, max_requests=2, window_seconds=60,
-                          prefix=f"test:{queue.stream}")
-    service = ReadingService(database=database, queue=queue, waker=None, rate_limiter=limiter,
-                             max_pending=10)
+    for name, value in {"SUPABASE_URL": gateway.url, "SUPABASE_ANON_KEY": api_key("anon"),
+                        "SUPABASE_SERVICE_ROLE_KEY": api_key("service_role"),
+                        "SUPABASE_JWT_SECRET": JWT_SECRET, "UPSTASH_REDIS_REST_URL": bridge.url,
+                        "UPSTASH_REDIS_REST_TOKEN": UPSTASH_TOKEN}.items():
+        monkeypatch.setenv(name, value)
+    reset_containers()
+    set_database(database)
+    set_erased_check(lambda user: False)
+    set_rate_limiter(RateLimiter(redis_client, max_requests=2, window_seconds=60,
+                                 prefix=f"test:{queue.stream}"))
+    set_reading_service(ReadingService(database=database, queue=queue, waker=None,
+                                       max_pending=10))
     user = make_user(sql, stars=5)
-    ask(service, user)
-    ask(service, user)
 
-    with pytest.raises(RateLimited) as limited:
-        ask(service, user)
+    def create(key: str) -> dict[str, Any]:
+        return handler({"requestContext": {"http": {"method": "POST"}}, "rawPath": "/",
+                        "headers": {"authorization": f"Bearer {user_token(user)}",
+                                    "idempotency-key": key},
+                        "body": '{"question": "งานใหม่จะดีไหม", "card_count": 3}'}, None)
 
-    assert int(limited.value.headers["Retry-After"]) >= 1
+    try:
+        statuses = [create(key)["statusCode"] for key in ("k1", "k2")]
+        limited = create("k3")
+    finally:
+        set_erased_check(None)
+        reset_containers()
+
+    assert statuses == [202, 202]
+    assert limited["statusCode"] == 429 and '"rate_limited"' in limited["body"]
+    assert int(limited["headers"]["retry-after"]) >= 1
     assert balance(sql, user) == 3

@@ -38,32 +38,13 @@ def as_role(url: str, role: str) -> str:
 
 
 def reset_containers() -> None:
-    """Forget every per-container cache, so handlers see the current stack's environment."""
-    from shared import redis as shared_redis
-    from shared.account import set_account_service
-    from shared.db import set_database
-    from shared.identity import get_identity_verifier
-    from shared.invites import set_invite_service
-    from shared.payment_methods import set_payment_methods_service
-    from shared.payments import set_purchase_service
-    from shared.ratelimit import set_rate_limiter
-    from shared.sessions import set_session_service
+    """Forget every per-container client and service and the settings, so handlers see the
+    current stack's environment."""
+    from shared import container
     from shared.settings import reset_settings
-    from shared.stripe_client import set_stripe_client
-    from shared.stripe_webhooks import set_webhook_processor
 
     reset_settings()
-    shared_redis.reset_redis()
-    get_identity_verifier.cache_clear()
-    set_database(None)
-    set_rate_limiter(None)
-    set_session_service(None)
-    set_invite_service(None)
-    set_stripe_client(None)
-    set_purchase_service(None)
-    set_payment_methods_service(None)
-    set_webhook_processor(None)
-    set_account_service(None)
+    container.reset()
 
 
 @dataclass

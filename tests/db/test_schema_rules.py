@@ -1,5 +1,6 @@
-"""One test per defect of the original design document (docs/architecture.md); each fails on the
-document's version of the schema."""
+"""Schema rules that an easy-looking schema gets wrong (docs/architecture.md, "Schema rules"):
+search, invite codes, the ledger, policies and access checks, `updated_at`, card expiry, job
+owners; one test each."""
 
 from __future__ import annotations
 
