@@ -28,9 +28,12 @@ if TYPE_CHECKING:
 logger = logging.getLogger("mimivibe.account")
 
 CONFIRMATION = "delete my account"
-ERASED_MESSAGE = ("Your account was deleted. Your personal data is erased; payments and wallet "
-                  "records are kept anonymised for accounting. Remaining stars and coins are "
-                  "forfeited.")
+ERASED_MESSAGES = {
+    "en": ("Your account was deleted. Your personal data is erased; payments and wallet records "
+           "are kept anonymised for accounting. Remaining stars and coins are forfeited."),
+    "th": ("บัญชีของคุณถูกลบแล้ว ข้อมูลส่วนบุคคลของคุณถูกลบ ส่วนประวัติการชำระเงินและกระเป๋าเงิน"
+           "จะถูกเก็บไว้แบบไม่ระบุตัวตนเพื่อการบัญชี ดาวและเหรียญที่เหลือจะถูกริบ"),
+}
 
 
 class DeleteAccountRequest(RequestModel):
@@ -76,8 +79,10 @@ class AccountService:
         data = execute(self._database.for_user(user.access_token).rpc("export_account", {})).data
         return AccountExport.model_validate(data)
 
-    def erase(self, user: AuthenticatedUser, requested_by: str = "self") -> DeleteAccountResponse:
-        """Erase the caller's account; a repeated call answers with the first erasure."""
+    def erase(self, user: AuthenticatedUser, requested_by: str = "self",
+              language: str = "en") -> DeleteAccountResponse:
+        """Erase the caller's account; a repeated call answers with the first erasure. The
+        answer's message (what is erased, kept and forfeited) is in the caller's language."""
         from shared.db import execute
 
         params: dict[str, Any] = {"p_user_id": str(user.user_id),
@@ -86,7 +91,7 @@ class AccountService:
         if not result["already_erased"]:
             self._clean_up(user)
         return DeleteAccountResponse(deleted=True, erased_at=result["erased_at"],
-                                     message=ERASED_MESSAGE)
+                                     message=ERASED_MESSAGES.get(language, ERASED_MESSAGES["en"]))
 
     def _clean_up(self, user: AuthenticatedUser) -> None:
         """One try right after the commit; a failure is already recorded for the sweep."""

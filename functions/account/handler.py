@@ -6,7 +6,7 @@ from typing import Any
 
 from shared.account import DeleteAccountRequest, get_account_service
 from shared.edge import Call, Endpoint, serve
-from shared.http import Response, json_response
+from shared.http import Response, json_response, preferred_language
 
 
 def export(call: Call[Any]) -> Response:
@@ -15,8 +15,10 @@ def export(call: Call[Any]) -> Response:
 
 
 def erase(call: Call[DeleteAccountRequest]) -> Response:
-    erased = get_account_service().erase(call.caller)
-    return json_response(202, erased, {"Cache-Control": "no-store"})
+    language = preferred_language(call.request.header("accept-language"))
+    erased = get_account_service().erase(call.caller, language=language)
+    return json_response(202, erased, {"Cache-Control": "no-store", "Content-Language": language,
+                                       "Vary": "Accept-Language"})
 
 
 handler = serve(

@@ -56,8 +56,13 @@ def test_delete_erases_the_account_and_keeps_the_financial_records(stack: MoneyS
     assert response.status_code == 202, response.text
     body = response.json()
     assert body["deleted"] is True and "forfeited" in body["message"]
-    again = delete_account(stack, user)
+    assert response.headers["content-language"] == "en"
+    # A repeated call answers with the first erasure, in the language the app asks for.
+    again = stack.call("account", user, method="DELETE", json={"confirm": "delete my account"},
+                       headers={"Accept-Language": "th-TH, en;q=0.5"})
     assert again.status_code == 202 and again.json()["erased_at"] == body["erased_at"]
+    assert again.headers["content-language"] == "th"
+    assert "ดาวและเหรียญที่เหลือจะถูกริบ" in again.json()["message"]
 
     # The old access token is refused everywhere.
     for call in (stack.call("account", user, method="GET", path="/export"),
