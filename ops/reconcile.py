@@ -13,7 +13,8 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from shared.reconciliation import PaymentState, Reconciler, StripeObject, payment_states
+from shared.reconciliation import Reconciler, payment_states
+from shared.reconciliation_rules import PaymentState, StripeObject
 
 _RELATIVE = re.compile(r"^(\d+)([hd])$")
 

@@ -21,14 +21,14 @@ from psycopg.rows import dict_row
 from devstack.qstash_standin.signing import sign_delivery
 from ops.admin import main
 from ops.reconcile import reconcile
-from shared.reconciliation import (
+from shared.reconciliation import Reconciler
+from shared.reconciliation_rules import (
     DISPUTE_RANK,
     KINDS,
     PAYMENT_RANK,
     REFUND_RANK,
     STANDS_IN_FOR,
     PaymentState,
-    Reconciler,
     synthesized_types,
 )
 from tests.money.stack import JOB_CONSUMER_URL, QSTASH_CURRENT_KEY, STRIPE_KEY, MoneyStack, User
