@@ -29,20 +29,18 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, Field
 
 from shared import account_cleanup, observability
-from shared.consumer_config import ConsumerConfig, consumer_config
-from shared.container import PerSettings
+from shared.consumer_config import ConsumerConfig
 from shared.request_model import RequestModel
 
 if TYPE_CHECKING:
+    from shared.account_cleanup import AccountCleanup
     from shared.db import Database
     from shared.pipeline.provider import ReadingProvider
     from shared.queue import ReadingQueue, StreamEntry
-    from shared.settings import Settings
 
 logger = logging.getLogger("mimivibe.consumer")
 
-__all__ = ["ConsumeRequest", "ConsumerConfig", "ConsumerReport", "JobConsumer",
-           "build_job_consumer", "get_job_consumer", "set_job_consumer"]
+__all__ = ["ConsumeRequest", "ConsumerConfig", "ConsumerReport", "JobConsumer"]
 
 CLAIM_FUNCTION = "claim_reading_jobs"
 FINISH_FUNCTION = "finish_reading_jobs"
@@ -80,10 +78,13 @@ class JobConsumer:
         provider: Callable[[], ReadingProvider],
         config: ConsumerConfig | None = None,
         consumer_name: str | None = None,
+        account_cleanup: Callable[[], AccountCleanup] | None = None,
     ) -> None:
         self._database = database
         self._queue = queue
         self._provider = provider
+        # Built only when a cleanup is due; None: no account-cleanup sweep (a test's consumer).
+        self._account_cleanup = account_cleanup
         self.config = config or ConsumerConfig()
         # One stream consumer per container; each invocation is a distinct worker in SQL.
         self.consumer_name = consumer_name or f"consumer-{uuid.uuid4().hex[:12]}"
@@ -125,7 +126,8 @@ class JobConsumer:
                 self._queue.take_recreated()
         report.expired_invites = self._expire_invites()
         # Stripe and Redis work left over from account erasures (retried until done).
-        account_cleanup.sweep_account_cleanups(self._database)
+        if self._account_cleanup is not None:
+            account_cleanup.sweep_account_cleanups(self._database, self._account_cleanup)
 
         if stream_up:
             self._stream_step("drain", lambda: self._drain(deadline, limit, backlog, worker_id,
@@ -298,26 +300,3 @@ def failure_text(exc: BaseException) -> str:
         return "ValidationError: " + "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'value'}: {e['msg']}" for e in errors)
     return f"{type(exc).__name__}: {exc}"
-
-
-def build_job_consumer(settings: Settings) -> JobConsumer:
-    from shared.db import get_database
-    from shared.pipeline.run import get_provider
-    from shared.queue import get_queue
-
-    settings.require("upstash_redis_rest_url", "upstash_redis_rest_token")
-    return JobConsumer(database=get_database(), queue=get_queue(), provider=get_provider,
-                       config=consumer_config(settings))
-
-
-_consumer: PerSettings[JobConsumer] = PerSettings(build_job_consumer)
-
-
-def get_job_consumer() -> JobConsumer:
-    """The container's consumer, built on first use and again only if the settings change."""
-    return _consumer.get()
-
-
-def set_job_consumer(consumer: JobConsumer | None) -> None:
-    """Inject a consumer (tests), or drop the cached one with None."""
-    _consumer.set(consumer)

@@ -108,9 +108,9 @@ def _dispatch(endpoints: Sequence[Endpoint], request: FunctionUrlRequest) -> Res
         key = idempotency.optional_key(request.header("idempotency-key"))
     if endpoint.rate_limit is not None:
         assert user is not None, "a rate limit counts per caller: the endpoint needs auth"
-        from shared.ratelimit import configured_rate_limiter
+        from shared.bootstrap import services
 
-        limiter = configured_rate_limiter()
+        limiter = services().rate_limiter
         if limiter is not None:
             limiter.hit(endpoint.rate_limit, str(user.user_id))
     return endpoint.handle(Call(request=request, body=body, user=user, idempotency_key=key,

@@ -15,14 +15,12 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field
 
-from shared.container import PerSettings
 from shared.errors import AppError
 from shared.request_model import RequestModel
 
 if TYPE_CHECKING:
     from shared.access_tokens import AuthenticatedUser
     from shared.db import Database
-    from shared.settings import Settings
 
 REDEEM_FUNCTION = "redeem_invite"
 
@@ -53,22 +51,3 @@ class InviteService:
         if not isinstance(data, dict):
             raise AppError("Redeeming the invite code returned no invite.")
         return RedeemInviteResponse.model_validate(data)
-
-
-def build_invite_service(settings: Settings) -> InviteService:
-    from shared.db import get_database
-
-    return InviteService(database=get_database())
-
-
-_service: PerSettings[InviteService] = PerSettings(build_invite_service)
-
-
-def get_invite_service() -> InviteService:
-    """The container's service, built on first use."""
-    return _service.get()
-
-
-def set_invite_service(service: InviteService | None) -> None:
-    """Inject one (tests), or drop the cached one with None."""
-    _service.set(service)

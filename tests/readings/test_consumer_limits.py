@@ -102,10 +102,10 @@ def test_a_lease_shorter_than_six_llm_calls_is_a_configuration_error():
 
 
 def test_the_consumer_refuses_to_build_with_inconsistent_settings():
-    from shared.consumer import build_job_consumer
+    from shared.bootstrap import Services
 
     with pytest.raises(ConfigError):
-        build_job_consumer(settings(llm_provider="openai", llm_timeout_seconds=30))
+        _ = Services(settings(llm_provider="openai", llm_timeout_seconds=30)).job_consumer
 
 
 def test_the_consumer_and_the_settings_default_to_the_same_lease():
