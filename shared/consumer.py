@@ -26,10 +26,19 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, TypeAdapter
 
 from shared import account_cleanup, observability
 from shared.consumer_config import ConsumerConfig
+from shared.reading_jobs import (
+    AttemptResult,
+    Claim,
+    ErrorResult,
+    Finished,
+    ReadingResult,
+    RefusalResult,
+    dead_letter_entry,
+)
 from shared.request_model import RequestModel
 
 if TYPE_CHECKING:
@@ -48,6 +57,8 @@ SWEEP_FUNCTION = "reading_jobs_to_enqueue"
 RELEASE_FUNCTION = "release_reading_jobs_enqueued"
 EXPIRE_INVITES_FUNCTION = "expire_pending_invites"
 QUEUE_HEALTH_FUNCTION = "queue_health"
+_CLAIMS = TypeAdapter(list[Claim])
+_FINISHED = TypeAdapter(list[Finished])
 
 
 class ConsumeRequest(RequestModel):
@@ -215,49 +226,45 @@ class JobConsumer:
                  report: ConsumerReport) -> int:
         """Claim, run and finish the jobs of `entries`; returns how many pipelines ran."""
         job_ids = list(dict.fromkeys(e.job_id for e in entries if e.job_id))
-        dead: list[dict[str, Any]] = []
-        results: list[dict[str, Any]] = []
+        dead: list[Claim | Finished] = []
+        results: list[AttemptResult] = []
         if job_ids:
             params: dict[str, Any] = {"p_job_ids": job_ids, "p_worker_id": worker_id,
                       "p_visibility_timeout_secs": self.config.visibility_timeout_seconds}
-            claims = self._rpc(CLAIM_FUNCTION, params) or []
-            for claim in claims:
-                if claim.get("outcome") == "claimed":
+            for claim in _CLAIMS.validate_python(self._rpc(CLAIM_FUNCTION, params) or []):
+                if claim.outcome == "claimed":
                     report.claimed += 1
                     results.append(self._attempt(claim))
-                elif claim.get("outcome") == "dead_lettered":
+                elif claim.outcome == "dead_lettered":
                     dead.append(claim)
         if results:
-            finish: dict[str, Any] = {"p_results": results,
-                      "p_backoff_base_secs": self.config.backoff_base_seconds,
-                      "p_backoff_max_secs": self.config.backoff_max_seconds}
-            finished = self._rpc(FINISH_FUNCTION, finish) or []
-            for outcome in finished:
-                kind = outcome.get("outcome")
-                if kind in ("succeeded", "refused"):
+            finish: dict[str, Any] = {
+                "p_results": [r.model_dump(mode="json") for r in results],
+                "p_backoff_base_secs": self.config.backoff_base_seconds,
+                "p_backoff_max_secs": self.config.backoff_max_seconds}
+            for finished in _FINISHED.validate_python(self._rpc(FINISH_FUNCTION, finish) or []):
+                if finished.outcome in ("succeeded", "refused"):
                     report.succeeded += 1
-                elif kind == "retry":
+                elif finished.outcome == "retry":
                     report.retried += 1
-                elif kind == "dead_lettered":
-                    dead.append(outcome)
+                elif finished.outcome == "dead_lettered":
+                    dead.append(finished)
         # Committed: now the stream may forget these entries.
         if dead:
             report.dead_lettered += len(dead)
-            self._queue.dead_letter([
-                {k: d.get(k) for k in ("job_id", "user_id", "attempts", "error_code", "error")}
-                for d in dead
-            ])
+            self._queue.dead_letter([dead_letter_entry(d) for d in dead])
         self._queue.ack(e.entry_id for e in entries)
         return len(results)
 
-    def _attempt(self, claim: dict[str, Any]) -> dict[str, Any]:
+    def _attempt(self, claim: Claim) -> AttemptResult:
         """Run the pipeline for one claimed job; the result element of finish_reading_jobs."""
         from shared.pipeline.errors import PipelineError
         from shared.pipeline.models import DrawnCard
         from shared.pipeline.run import run_pipeline
 
-        base = {"job_id": claim["job_id"], "attempt": claim["attempt"]}
-        payload = claim.get("payload") or {}
+        assert claim.attempt is not None, "a claimed job carries its attempt"
+        job_id, attempt = claim.job_id, claim.attempt
+        payload = claim.payload or {}
         try:
             cards = [DrawnCard.model_validate(
                 {k: c.get(k) for k in ("position", "card_id", "orientation")}
@@ -265,30 +272,29 @@ class JobConsumer:
             result = run_pipeline(payload["question"], payload["locale"], cards,
                                   self._provider())
         except PipelineError as exc:
-            return {**base, "kind": "error", "error": str(exc)[:2000],
-                    "error_code": type(exc).__name__, "retryable": exc.retryable}
+            return ErrorResult(job_id=job_id, attempt=attempt, error=str(exc)[:2000],
+                               error_code=type(exc).__name__, retryable=exc.retryable)
         except (ValueError, TypeError, LookupError) as exc:
             # The job's own data is refused (pydantic's ValidationError is a ValueError): the
             # same input fails the same way on every attempt, so it dead-letters at once.
-            logger.exception("job %s attempt %s cannot be processed", claim["job_id"],
-                             claim["attempt"])
-            return {**base, "kind": "error", "error": failure_text(exc)[:2000],
-                    "error_code": "unprocessable_job", "retryable": False}
+            logger.exception("job %s attempt %s cannot be processed", job_id, attempt)
+            return ErrorResult(job_id=job_id, attempt=attempt, error=failure_text(exc)[:2000],
+                               error_code="unprocessable_job", retryable=False)
         except Exception as exc:
             # Our own bug or an unexpected library failure: retry, and keep the evidence.
-            logger.exception("job %s attempt %s crashed", claim["job_id"], claim["attempt"])
-            return {**base, "kind": "error", "error": failure_text(exc)[:2000],
-                    "error_code": "internal_error", "retryable": True}
-        common = {"prompt_version": result.prompt_version,
+            logger.exception("job %s attempt %s crashed", job_id, attempt)
+            return ErrorResult(job_id=job_id, attempt=attempt, error=failure_text(exc)[:2000],
+                               error_code="internal_error", retryable=True)
+        common = {"job_id": job_id, "attempt": attempt,
+                  "prompt_version": result.prompt_version,
                   "schema_version": result.schema_version,
                   "processing_time_ms": result.processing_time_ms}
         if result.refused:
-            return {**base, **common, "kind": "refusal",
-                    "refusal": result.guard.model_dump(mode="json")}
+            return RefusalResult(**common, refusal=result.guard.model_dump(mode="json"))
         assert result.question_analysis is not None and result.tarot_reading is not None
-        return {**base, **common, "kind": "reading",
-                "question_analysis": result.question_analysis.model_dump(mode="json"),
-                "tarot_reading": result.tarot_reading.model_dump(mode="json")}
+        return ReadingResult(**common,
+                             question_analysis=result.question_analysis.model_dump(mode="json"),
+                             tarot_reading=result.tarot_reading.model_dump(mode="json"))
 
 
 def failure_text(exc: BaseException) -> str:

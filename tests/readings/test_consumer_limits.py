@@ -104,8 +104,11 @@ def test_a_lease_shorter_than_six_llm_calls_is_a_configuration_error():
 def test_the_consumer_refuses_to_build_with_inconsistent_settings():
     from shared.bootstrap import Services
 
-    with pytest.raises(ConfigError):
-        _ = Services(settings(llm_provider="openai", llm_timeout_seconds=30)).job_consumer
+    # 6 x 30 s + 2 s = 182 s fits the function, not a 100 s lease.
+    inconsistent = settings(llm_provider="openai", llm_timeout_seconds=30,
+                            visibility_timeout_seconds=100)
+    with pytest.raises(ConfigError, match="VISIBILITY_TIMEOUT_SECONDS=100 must exceed"):
+        _ = Services(inconsistent).job_consumer
 
 
 def test_the_consumer_and_the_settings_default_to_the_same_lease():
