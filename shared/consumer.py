@@ -2,7 +2,7 @@
 
 Order of work: take over stream entries a dead consumer left pending (XAUTOCLAIM), put back in
 the stream the jobs Postgres says are due (retries, jobs that never reached the stream, expired
-leases), expire pending invites, then read and process batches until the queue is empty, the
+leases), retry due account cleanups, then read and process batches until the queue is empty, the
 job limit is reached or the time left would not cover another batch.
 
 A batch is: claim the jobs in SQL (one round trip), run the pipeline for each claimed job,
@@ -55,7 +55,6 @@ CLAIM_FUNCTION = "claim_reading_jobs"
 FINISH_FUNCTION = "finish_reading_jobs"
 SWEEP_FUNCTION = "reading_jobs_to_enqueue"
 RELEASE_FUNCTION = "release_reading_jobs_enqueued"
-EXPIRE_INVITES_FUNCTION = "expire_pending_invites"
 QUEUE_HEALTH_FUNCTION = "queue_health"
 _CLAIMS = TypeAdapter(list[Claim])
 _FINISHED = TypeAdapter(list[Finished])
@@ -64,8 +63,10 @@ _FINISHED = TypeAdapter(list[Finished])
 class ConsumeRequest(RequestModel):
     max_jobs: int | None = Field(default=None, ge=1, le=10_000)
     # `reconcile` (the mimivibe-reconcile schedule): compare Stripe's objects of the last
-    # `since_hours` with the database instead of draining (shared/reconciliation.py).
-    task: Literal["drain", "reconcile"] = "drain"
+    # `since_hours` with the database instead of draining (shared/reconciliation.py);
+    # `expire_invites` (the mimivibe-expire-invites schedule): expire pending invites past
+    # their date instead (shared/invites.py).
+    task: Literal["drain", "reconcile", "expire_invites"] = "drain"
     since_hours: int = Field(default=72, ge=1, le=720)
 
 
@@ -76,7 +77,6 @@ class ConsumerReport(BaseModel):
     dead_lettered: int = 0
     reclaimed: int = 0
     requeued: int = 0
-    expired_invites: int = 0
     duration_ms: int = 0
 
 
@@ -110,8 +110,8 @@ class JobConsumer:
     def run(self, *, deadline: float, max_jobs: int | None = None) -> ConsumerReport:
         """Work until `deadline` (time.monotonic()) minus the reserve, or `max_jobs` claims.
 
-        When the stream cannot be reached, the SQL-only housekeeping still runs (expired
-        invites, queue metrics) and the report says what was done; the jobs wait in Postgres,
+        When the stream cannot be reached, the SQL-only housekeeping still runs (account
+        cleanups, queue metrics) and the report says what was done; the jobs wait in Postgres,
         and the sweep streams them once Redis answers again.
         """
         started = time.monotonic()
@@ -135,7 +135,6 @@ class JobConsumer:
             stream_up = self._stream_step("sweep", lambda: self._sweep(report, everything))
             if stream_up and everything:
                 self._queue.take_recreated()
-        report.expired_invites = self._expire_invites()
         # Stripe and Redis work left over from account erasures (retried until done).
         if self._account_cleanup is not None:
             account_cleanup.sweep_account_cleanups(self._database, self._account_cleanup)
@@ -217,9 +216,6 @@ class JobConsumer:
             self._rpc(RELEASE_FUNCTION, {"p_job_ids": job_ids})
             raise
         report.requeued = len(job_ids)
-
-    def _expire_invites(self) -> int:
-        return int(self._rpc(EXPIRE_INVITES_FUNCTION, {}) or 0)
 
     # -- one batch --------------------------------------------------------------------
     def _process(self, entries: Sequence[StreamEntry], worker_id: str,

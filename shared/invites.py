@@ -1,4 +1,6 @@
-"""The `redeem-invite` use case: link the caller to an inviter's code.
+"""The `redeem-invite` use case: link the caller to an inviter's code; and the expiry of pending
+invites, a schedule of its own (`mimivibe-expire-invites` in qstash/schedules.yml, a task of the
+signed `job-consumer` endpoint).
 
 Every rule (once per user, the 7-day window, own code, cycles, the 30-day expiry) lives in the
 SQL function `public.redeem_invite`, granted to service_role only: the caller's id comes from the
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
     from shared.db import Database
 
 REDEEM_FUNCTION = "redeem_invite"
+EXPIRE_FUNCTION = "expire_pending_invites"
 
 
 class RedeemInviteRequest(RequestModel):
@@ -39,6 +42,10 @@ class RedeemInviteResponse(BaseModel):
     expires_at: datetime
 
 
+class InviteExpiryReport(BaseModel):
+    expired_invites: int = 0
+
+
 class InviteService:
     def __init__(self, *, database: Database) -> None:
         self._database = database
@@ -51,3 +58,10 @@ class InviteService:
         if not isinstance(data, dict):
             raise AppError("Redeeming the invite code returned no invite.")
         return RedeemInviteResponse.model_validate(data)
+
+    def expire_pending(self) -> InviteExpiryReport:
+        """Expire every pending invite past its `expires_at` (SQL decides which, once each)."""
+        from shared.db import execute
+
+        expired = execute(self._database.service.rpc(EXPIRE_FUNCTION, {})).data
+        return InviteExpiryReport(expired_invites=int(expired or 0))

@@ -1,5 +1,6 @@
 """POST /job-consumer: called by QStash (schedule or wake-up) to drain the reading queue, or
-(body `{"task": "reconcile"}`, an hourly schedule) to reconcile recent payments with Stripe."""
+(body `{"task": "reconcile"}`, an hourly schedule) to reconcile recent payments with Stripe, or
+(body `{"task": "expire_invites"}`, a schedule of its own) to expire pending invites."""
 
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ def consume(call: Call[ConsumeRequest]) -> Response:
         # The scheduled reconciliation with Stripe rides on this signed, scheduled endpoint.
         since = int(time.time()) - body.since_hours * 3600
         return json_response(200, services().reconciler.run(since=since))
+    if body.task == "expire_invites":
+        return json_response(200, services().invites.expire_pending())
     # Without a Lambda context (a local call), the budget is the function's timeout.
     deadline = request.deadline or time.monotonic() + FUNCTION_TIMEOUT_SECONDS
     report = services().job_consumer.run(deadline=deadline, max_jobs=body.max_jobs)
