@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 if TYPE_CHECKING:
     from upstash_redis import Redis
@@ -47,210 +47,192 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
+class built(Generic[T]):
+    """A `Services` attribute built by the decorated method on first use, once per `Services`
+    even when threads ask at the same moment; an override of the same name wins."""
+
+    def __init__(self, build: Callable[[Services], T]) -> None:
+        self._build = build
+        self.__doc__ = build.__doc__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, instance: None, owner: type) -> built[T]: ...
+    @overload
+    def __get__(self, instance: Services, owner: type) -> T: ...
+
+    def __get__(self, instance: Services | None, owner: type) -> built[T] | T:
+        if instance is None:
+            return self
+        done = instance._built
+        if self.name not in done:
+            # Re-entrant: a service's builder asks for the clients it is built from.
+            with instance._lock:
+                if self.name not in done:
+                    done[self.name] = self._build(instance)
+        value: T = done[self.name]
+        return value
+
+
 class Services:
     """Every client and service of one settings object, each built on first use."""
 
     def __init__(self, settings: Settings, overrides: dict[str, Any] | None = None) -> None:
         self.settings = settings
         self._built: dict[str, Any] = dict(overrides or {})
-        # Re-entrant: a service's builder asks for the clients it is built from.
         self._lock = threading.RLock()
-
-    def _once(self, name: str, build: Callable[[], T]) -> T:
-        if name in self._built:
-            built: T = self._built[name]
-            return built
-        with self._lock:
-            if name not in self._built:
-                self._built[name] = build()
-            built = self._built[name]
-            return built
 
     # Clients.
 
-    @property
+    @built
     def database(self) -> Database:
         from shared.db import build_database
 
-        return self._once("database", lambda: build_database(self.settings))
+        return build_database(self.settings)
 
-    @property
+    @built
     def redis(self) -> Redis:
         from shared.redis import build_redis_from_settings
 
-        return self._once("redis", lambda: build_redis_from_settings(self.settings))
+        return build_redis_from_settings(self.settings)
 
-    @property
+    @built
     def queue(self) -> ReadingQueue:
-        def build() -> ReadingQueue:
-            from shared.queue import ReadingQueue
+        from shared.queue import ReadingQueue
 
-            return ReadingQueue(self.redis)
+        return ReadingQueue(self.redis)
 
-        return self._once("queue", build)
-
-    @property
+    @built
     def rate_limiter(self) -> RateLimiter | None:
         """None where no Upstash Redis is configured (nothing to count in)."""
-        def build() -> RateLimiter | None:
-            if not self.settings.upstash_redis_rest_url:
-                return None
-            from shared.ratelimit import RateLimiter
+        if not self.settings.upstash_redis_rest_url:
+            return None
+        from shared.ratelimit import RateLimiter
 
-            return RateLimiter(self.redis, max_requests=self.settings.rate_limit_requests,
-                               window_seconds=self.settings.rate_limit_window_seconds)
+        return RateLimiter(self.redis, max_requests=self.settings.rate_limit_requests,
+                           window_seconds=self.settings.rate_limit_window_seconds)
 
-        return self._once("rate_limiter", build)
-
-    @property
+    @built
     def stripe(self) -> StripeClient:
         from shared.stripe_client import build_stripe_client
 
-        return self._once("stripe", lambda: build_stripe_client(self.settings))
+        return build_stripe_client(self.settings)
 
-    @property
+    @built
     def waker(self) -> ConsumerWaker | None:
         """None when QSTASH_TOKEN or JOB_CONSUMER_URL is not set."""
         from shared.qstash_client import build_waker
 
-        return self._once("waker", lambda: build_waker(self.settings))
+        return build_waker(self.settings)
 
-    @property
+    @built
     def qstash_verifier(self) -> SignatureVerifier:
         from shared.qstash_client import build_verifier
 
-        return self._once("qstash_verifier", lambda: build_verifier(self.settings))
+        return build_verifier(self.settings)
 
-    @property
+    @built
     def identity_verifier(self) -> IdentityVerifier:
         """Its JWKS caches live as long as the settings do."""
         from shared.identity.config import build_identity_verifier
 
-        return self._once("identity_verifier", lambda: build_identity_verifier(self.settings))
+        return build_identity_verifier(self.settings)
 
-    @property
+    @built
     def provider(self) -> ReadingProvider:
         from shared.pipeline.run import build_provider
 
-        return self._once("provider", lambda: build_provider(self.settings))
+        return build_provider(self.settings)
 
     # Use cases.
 
-    @property
+    @built
     def sessions(self) -> SessionService:
-        def build() -> SessionService:
-            from shared.sessions import SessionService
+        from shared.sessions import SessionService
 
-            settings = self.settings
-            return SessionService(
-                verifier=self.identity_verifier, database=self.database,
-                rate_limiter=self.rate_limiter, jwt_secret=settings.supabase_jwt_secret,
-                ttl_seconds=settings.access_token_ttl_seconds,
-                issuer=settings.supabase_url.rstrip("/") + "/auth/v1")
+        settings = self.settings
+        return SessionService(
+            verifier=self.identity_verifier, database=self.database,
+            rate_limiter=self.rate_limiter, jwt_secret=settings.supabase_jwt_secret,
+            ttl_seconds=settings.access_token_ttl_seconds,
+            issuer=settings.supabase_url.rstrip("/") + "/auth/v1")
 
-        return self._once("sessions", build)
-
-    @property
+    @built
     def account_cleanup(self) -> AccountCleanup:
         """Stripe and Redis only where they are configured."""
-        def build() -> AccountCleanup:
-            from shared.account_cleanup import AccountCleanup
+        from shared.account_cleanup import AccountCleanup
 
-            settings = self.settings
-            return AccountCleanup(
-                database=self.database,
-                stripe=self.stripe if settings.stripe_secret_key is not None else None,
-                redis=self.redis if settings.upstash_redis_rest_url else None)
+        settings = self.settings
+        return AccountCleanup(
+            database=self.database,
+            stripe=self.stripe if settings.stripe_secret_key is not None else None,
+            redis=self.redis if settings.upstash_redis_rest_url else None)
 
-        return self._once("account_cleanup", build)
-
-    @property
+    @built
     def account(self) -> AccountService:
-        def build() -> AccountService:
-            from shared.account import AccountService
+        from shared.account import AccountService
 
-            return AccountService(database=self.database, cleanup=self.account_cleanup)
+        return AccountService(database=self.database, cleanup=self.account_cleanup)
 
-        return self._once("account", build)
-
-    @property
+    @built
     def invites(self) -> InviteService:
-        def build() -> InviteService:
-            from shared.invites import InviteService
+        from shared.invites import InviteService
 
-            return InviteService(database=self.database)
+        return InviteService(database=self.database)
 
-        return self._once("invites", build)
-
-    @property
+    @built
     def purchases(self) -> PurchaseService:
-        def build() -> PurchaseService:
-            from shared.payments import PurchaseService
+        from shared.payments import PurchaseService
 
-            return PurchaseService(database=self.database, stripe=self.stripe)
+        return PurchaseService(database=self.database, stripe=self.stripe)
 
-        return self._once("purchases", build)
-
-    @property
+    @built
     def payment_methods(self) -> PaymentMethodsService:
-        def build() -> PaymentMethodsService:
-            from shared.payment_methods import PaymentMethodsService
+        from shared.payment_methods import PaymentMethodsService
 
-            return PaymentMethodsService(database=self.database, stripe=self.stripe)
+        return PaymentMethodsService(database=self.database, stripe=self.stripe)
 
-        return self._once("payment_methods", build)
-
-    @property
+    @built
     def webhooks(self) -> WebhookProcessor:
-        def build() -> WebhookProcessor:
-            from shared.stripe_webhooks import WebhookProcessor, webhook_secrets
+        from shared.stripe_webhooks import WebhookProcessor, webhook_secrets
 
-            settings = self.settings
-            settings.require("stripe_webhook_secret")
-            assert settings.stripe_webhook_secret is not None
-            return WebhookProcessor(database=self.database, secrets=webhook_secrets(
-                settings.stripe_webhook_secret.get_secret_value()))
+        settings = self.settings
+        settings.require("stripe_webhook_secret")
+        assert settings.stripe_webhook_secret is not None
+        return WebhookProcessor(database=self.database, secrets=webhook_secrets(
+            settings.stripe_webhook_secret.get_secret_value()))
 
-        return self._once("webhooks", build)
-
-    @property
+    @built
     def readings(self) -> ReadingService:
-        def build() -> ReadingService:
-            from shared.readings import ReadingService
+        from shared.readings import ReadingService
 
-            # Without Upstash, jobs wait for the consumer's sweep instead of the stream.
-            queue = self.queue if self.settings.upstash_redis_rest_url else None
-            return ReadingService(database=self.database, queue=queue, waker=self.waker,
-                                  max_pending=self.settings.max_pending_readings)
+        # Without Upstash, jobs wait for the consumer's sweep instead of the stream.
+        queue = self.queue if self.settings.upstash_redis_rest_url else None
+        return ReadingService(database=self.database, queue=queue, waker=self.waker,
+                              max_pending=self.settings.max_pending_readings)
 
-        return self._once("readings", build)
-
-    @property
+    @built
     def job_consumer(self) -> JobConsumer:
-        def build() -> JobConsumer:
-            from shared.consumer import JobConsumer
-            from shared.consumer_config import consumer_config
+        from shared.consumer import JobConsumer
+        from shared.consumer_config import consumer_config
 
-            settings = self.settings
-            settings.require("upstash_redis_rest_url", "upstash_redis_rest_token")
-            # The provider is built when the first job needs it.
-            return JobConsumer(database=self.database, queue=self.queue,
-                               provider=lambda: self.provider, config=consumer_config(settings),
-                               account_cleanup=lambda: self.account_cleanup)
+        settings = self.settings
+        settings.require("upstash_redis_rest_url", "upstash_redis_rest_token")
+        # The provider is built when the first job needs it.
+        return JobConsumer(database=self.database, queue=self.queue,
+                           provider=lambda: self.provider, config=consumer_config(settings),
+                           account_cleanup=lambda: self.account_cleanup)
 
-        return self._once("job_consumer", build)
-
-    @property
+    @built
     def reconciler(self) -> Reconciler:
-        def build() -> Reconciler:
-            from shared.reconciliation import PostgrestStore, Reconciler
+        from shared.reconciliation import PostgrestStore, Reconciler
 
-            return Reconciler(stripe_client=self.stripe, store=PostgrestStore(self.database))
-
-        return self._once("reconciler", build)
+        return Reconciler(stripe_client=self.stripe, store=PostgrestStore(self.database))
 
 
-NAMES = frozenset(name for name, value in vars(Services).items() if isinstance(value, property))
+NAMES = frozenset(name for name, value in vars(Services).items() if isinstance(value, built))
 
 _overrides: dict[str, Any] = {}
 _current: Services | None = None
