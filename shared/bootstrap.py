@@ -12,8 +12,8 @@ built from an overridden part is built again from it. `reset()` forgets override
 instances at once.
 
 The builders import their modules when first called, not here: a handler imports only the
-clients its endpoint uses (`python -m benchmarks.handler_imports` measures this: importing
-every client's module would put Stripe, Upstash and QStash into every cold start).
+use case and clients its endpoint uses; imported here, every handler's cold start would import
+every module of `shared/` (`python -m benchmarks.handler_imports` measures the handlers).
 """
 
 from __future__ import annotations
