@@ -109,9 +109,10 @@ def account_erased(user: AuthenticatedUser) -> bool:
     """Whether the token's account was deleted (`users.erased_at`), read with the token itself
     so RLS shows the caller their own row only. A signature stays valid until the token
     expires; the erasure has to be looked up."""
-    from shared.db import execute, get_database
+    from shared.bootstrap import services
+    from shared.db import execute
 
-    rows = execute(get_database().for_user(user.access_token).table("users")
+    rows = execute(services().database.for_user(user.access_token).table("users")
                    .select("erased_at").eq("id", str(user.user_id))).data or []
     return bool(rows) and rows[0].get("erased_at") is not None
 

@@ -16,14 +16,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.container import PerSettings
 from shared.request_model import RequestModel
 
 if TYPE_CHECKING:
     from shared.access_tokens import AuthenticatedUser
     from shared.account_cleanup import AccountCleanup
     from shared.db import Database
-    from shared.settings import Settings
 
 logger = logging.getLogger("mimivibe.account")
 
@@ -101,22 +99,3 @@ class AccountService:
             self._cleanup.run(user.user_id, self._cleanup.customer_of(user.user_id))
         except Exception as exc:
             logger.warning("account cleanup deferred to the sweep: %s", type(exc).__name__)
-
-
-def build_account_service(settings: Settings) -> AccountService:
-    from shared.account_cleanup import build_account_cleanup
-    from shared.db import get_database
-
-    return AccountService(database=get_database(), cleanup=build_account_cleanup())
-
-
-_service: PerSettings[AccountService] = PerSettings(build_account_service)
-
-
-def get_account_service() -> AccountService:
-    return _service.get()
-
-
-def set_account_service(service: AccountService | None) -> None:
-    """Inject one (tests), or drop the cached one with None."""
-    _service.set(service)

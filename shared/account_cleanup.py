@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -109,27 +110,7 @@ class AccountCleanup:
                 return
 
 
-def build_account_cleanup(database: Database | None = None) -> AccountCleanup:
-    """The container's clients; Stripe and Redis only where they are configured."""
-    from shared.db import get_database
-    from shared.settings import get_settings
-
-    settings = get_settings()
-    stripe_client = None
-    if settings.stripe_secret_key is not None:
-        from shared.stripe_client import get_stripe_client
-
-        stripe_client = get_stripe_client()
-    redis = None
-    if settings.upstash_redis_rest_url:
-        from shared.redis import get_redis
-
-        redis = get_redis()
-    return AccountCleanup(database=database or get_database(), stripe=stripe_client,
-                          redis=redis)
-
-
-def sweep_account_cleanups(database: Database) -> int:
+def sweep_account_cleanups(database: Database, cleanup: Callable[[], AccountCleanup]) -> int:
     """The consumer's hook: retry the cleanups that are due. Never raises: a Stripe or
     database outage only means the next run tries again."""
     from shared.db import execute
@@ -138,7 +119,7 @@ def sweep_account_cleanups(database: Database) -> int:
         params: dict[str, Any] = {"p_limit": SWEEP_LIMIT}
         due = execute(database.service.rpc(DUE_FUNCTION, params)).data or []
         # Stripe and Redis clients are built only when there is something to clean.
-        return build_account_cleanup(database).run_due(due) if due else 0
+        return cleanup().run_due(due) if due else 0
     except Exception as exc:
         logger.warning("account cleanup sweep skipped: %s", type(exc).__name__)
         return 0

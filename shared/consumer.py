@@ -2,7 +2,7 @@
 
 Order of work: take over stream entries a dead consumer left pending (XAUTOCLAIM), put back in
 the stream the jobs Postgres says are due (retries, jobs that never reached the stream, expired
-leases), expire pending invites, then read and process batches until the queue is empty, the
+leases), retry due account cleanups, then read and process batches until the queue is empty, the
 job limit is reached or the time left would not cover another batch.
 
 A batch is: claim the jobs in SQL (one round trip), run the pipeline for each claimed job,
@@ -26,37 +26,47 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, TypeAdapter
 
 from shared import account_cleanup, observability
-from shared.consumer_config import ConsumerConfig, consumer_config
-from shared.container import PerSettings
+from shared.consumer_config import ConsumerConfig
+from shared.reading_jobs import (
+    AttemptResult,
+    Claim,
+    ErrorResult,
+    Finished,
+    ReadingResult,
+    RefusalResult,
+    dead_letter_entry,
+)
 from shared.request_model import RequestModel
 
 if TYPE_CHECKING:
+    from shared.account_cleanup import AccountCleanup
     from shared.db import Database
     from shared.pipeline.provider import ReadingProvider
     from shared.queue import ReadingQueue, StreamEntry
-    from shared.settings import Settings
 
 logger = logging.getLogger("mimivibe.consumer")
 
-__all__ = ["ConsumeRequest", "ConsumerConfig", "ConsumerReport", "JobConsumer",
-           "build_job_consumer", "get_job_consumer", "set_job_consumer"]
+__all__ = ["ConsumeRequest", "ConsumerConfig", "ConsumerReport", "JobConsumer"]
 
 CLAIM_FUNCTION = "claim_reading_jobs"
 FINISH_FUNCTION = "finish_reading_jobs"
 SWEEP_FUNCTION = "reading_jobs_to_enqueue"
 RELEASE_FUNCTION = "release_reading_jobs_enqueued"
-EXPIRE_INVITES_FUNCTION = "expire_pending_invites"
 QUEUE_HEALTH_FUNCTION = "queue_health"
+_CLAIMS = TypeAdapter(list[Claim])
+_FINISHED = TypeAdapter(list[Finished])
 
 
 class ConsumeRequest(RequestModel):
     max_jobs: int | None = Field(default=None, ge=1, le=10_000)
     # `reconcile` (the mimivibe-reconcile schedule): compare Stripe's objects of the last
-    # `since_hours` with the database instead of draining (shared/reconciliation.py).
-    task: Literal["drain", "reconcile"] = "drain"
+    # `since_hours` with the database instead of draining (shared/reconciliation.py);
+    # `expire_invites` (the mimivibe-expire-invites schedule): expire pending invites past
+    # their date instead (shared/invites.py).
+    task: Literal["drain", "reconcile", "expire_invites"] = "drain"
     since_hours: int = Field(default=72, ge=1, le=720)
 
 
@@ -67,7 +77,6 @@ class ConsumerReport(BaseModel):
     dead_lettered: int = 0
     reclaimed: int = 0
     requeued: int = 0
-    expired_invites: int = 0
     duration_ms: int = 0
 
 
@@ -80,10 +89,13 @@ class JobConsumer:
         provider: Callable[[], ReadingProvider],
         config: ConsumerConfig | None = None,
         consumer_name: str | None = None,
+        account_cleanup: Callable[[], AccountCleanup] | None = None,
     ) -> None:
         self._database = database
         self._queue = queue
         self._provider = provider
+        # Built only when a cleanup is due; None: no account-cleanup sweep (a test's consumer).
+        self._account_cleanup = account_cleanup
         self.config = config or ConsumerConfig()
         # One stream consumer per container; each invocation is a distinct worker in SQL.
         self.consumer_name = consumer_name or f"consumer-{uuid.uuid4().hex[:12]}"
@@ -98,8 +110,8 @@ class JobConsumer:
     def run(self, *, deadline: float, max_jobs: int | None = None) -> ConsumerReport:
         """Work until `deadline` (time.monotonic()) minus the reserve, or `max_jobs` claims.
 
-        When the stream cannot be reached, the SQL-only housekeeping still runs (expired
-        invites, queue metrics) and the report says what was done; the jobs wait in Postgres,
+        When the stream cannot be reached, the SQL-only housekeeping still runs (account
+        cleanups, queue metrics) and the report says what was done; the jobs wait in Postgres,
         and the sweep streams them once Redis answers again.
         """
         started = time.monotonic()
@@ -123,9 +135,9 @@ class JobConsumer:
             stream_up = self._stream_step("sweep", lambda: self._sweep(report, everything))
             if stream_up and everything:
                 self._queue.take_recreated()
-        report.expired_invites = self._expire_invites()
         # Stripe and Redis work left over from account erasures (retried until done).
-        account_cleanup.sweep_account_cleanups(self._database)
+        if self._account_cleanup is not None:
+            account_cleanup.sweep_account_cleanups(self._database, self._account_cleanup)
 
         if stream_up:
             self._stream_step("drain", lambda: self._drain(deadline, limit, backlog, worker_id,
@@ -205,57 +217,50 @@ class JobConsumer:
             raise
         report.requeued = len(job_ids)
 
-    def _expire_invites(self) -> int:
-        return int(self._rpc(EXPIRE_INVITES_FUNCTION, {}) or 0)
-
     # -- one batch --------------------------------------------------------------------
     def _process(self, entries: Sequence[StreamEntry], worker_id: str,
                  report: ConsumerReport) -> int:
         """Claim, run and finish the jobs of `entries`; returns how many pipelines ran."""
         job_ids = list(dict.fromkeys(e.job_id for e in entries if e.job_id))
-        dead: list[dict[str, Any]] = []
-        results: list[dict[str, Any]] = []
+        dead: list[Claim | Finished] = []
+        results: list[AttemptResult] = []
         if job_ids:
             params: dict[str, Any] = {"p_job_ids": job_ids, "p_worker_id": worker_id,
                       "p_visibility_timeout_secs": self.config.visibility_timeout_seconds}
-            claims = self._rpc(CLAIM_FUNCTION, params) or []
-            for claim in claims:
-                if claim.get("outcome") == "claimed":
+            for claim in _CLAIMS.validate_python(self._rpc(CLAIM_FUNCTION, params) or []):
+                if claim.outcome == "claimed":
                     report.claimed += 1
                     results.append(self._attempt(claim))
-                elif claim.get("outcome") == "dead_lettered":
+                elif claim.outcome == "dead_lettered":
                     dead.append(claim)
         if results:
-            finish: dict[str, Any] = {"p_results": results,
-                      "p_backoff_base_secs": self.config.backoff_base_seconds,
-                      "p_backoff_max_secs": self.config.backoff_max_seconds}
-            finished = self._rpc(FINISH_FUNCTION, finish) or []
-            for outcome in finished:
-                kind = outcome.get("outcome")
-                if kind in ("succeeded", "refused"):
+            finish: dict[str, Any] = {
+                "p_results": [r.model_dump(mode="json") for r in results],
+                "p_backoff_base_secs": self.config.backoff_base_seconds,
+                "p_backoff_max_secs": self.config.backoff_max_seconds}
+            for finished in _FINISHED.validate_python(self._rpc(FINISH_FUNCTION, finish) or []):
+                if finished.outcome in ("succeeded", "refused"):
                     report.succeeded += 1
-                elif kind == "retry":
+                elif finished.outcome == "retry":
                     report.retried += 1
-                elif kind == "dead_lettered":
-                    dead.append(outcome)
+                elif finished.outcome == "dead_lettered":
+                    dead.append(finished)
         # Committed: now the stream may forget these entries.
         if dead:
             report.dead_lettered += len(dead)
-            self._queue.dead_letter([
-                {k: d.get(k) for k in ("job_id", "user_id", "attempts", "error_code", "error")}
-                for d in dead
-            ])
+            self._queue.dead_letter([dead_letter_entry(d) for d in dead])
         self._queue.ack(e.entry_id for e in entries)
         return len(results)
 
-    def _attempt(self, claim: dict[str, Any]) -> dict[str, Any]:
+    def _attempt(self, claim: Claim) -> AttemptResult:
         """Run the pipeline for one claimed job; the result element of finish_reading_jobs."""
         from shared.pipeline.errors import PipelineError
         from shared.pipeline.models import DrawnCard
         from shared.pipeline.run import run_pipeline
 
-        base = {"job_id": claim["job_id"], "attempt": claim["attempt"]}
-        payload = claim.get("payload") or {}
+        assert claim.attempt is not None, "a claimed job carries its attempt"
+        job_id, attempt = claim.job_id, claim.attempt
+        payload = claim.payload or {}
         try:
             cards = [DrawnCard.model_validate(
                 {k: c.get(k) for k in ("position", "card_id", "orientation")}
@@ -263,30 +268,29 @@ class JobConsumer:
             result = run_pipeline(payload["question"], payload["locale"], cards,
                                   self._provider())
         except PipelineError as exc:
-            return {**base, "kind": "error", "error": str(exc)[:2000],
-                    "error_code": type(exc).__name__, "retryable": exc.retryable}
+            return ErrorResult(job_id=job_id, attempt=attempt, error=str(exc)[:2000],
+                               error_code=type(exc).__name__, retryable=exc.retryable)
         except (ValueError, TypeError, LookupError) as exc:
             # The job's own data is refused (pydantic's ValidationError is a ValueError): the
             # same input fails the same way on every attempt, so it dead-letters at once.
-            logger.exception("job %s attempt %s cannot be processed", claim["job_id"],
-                             claim["attempt"])
-            return {**base, "kind": "error", "error": failure_text(exc)[:2000],
-                    "error_code": "unprocessable_job", "retryable": False}
+            logger.exception("job %s attempt %s cannot be processed", job_id, attempt)
+            return ErrorResult(job_id=job_id, attempt=attempt, error=failure_text(exc)[:2000],
+                               error_code="unprocessable_job", retryable=False)
         except Exception as exc:
             # Our own bug or an unexpected library failure: retry, and keep the evidence.
-            logger.exception("job %s attempt %s crashed", claim["job_id"], claim["attempt"])
-            return {**base, "kind": "error", "error": failure_text(exc)[:2000],
-                    "error_code": "internal_error", "retryable": True}
-        common = {"prompt_version": result.prompt_version,
+            logger.exception("job %s attempt %s crashed", job_id, attempt)
+            return ErrorResult(job_id=job_id, attempt=attempt, error=failure_text(exc)[:2000],
+                               error_code="internal_error", retryable=True)
+        common = {"job_id": job_id, "attempt": attempt,
+                  "prompt_version": result.prompt_version,
                   "schema_version": result.schema_version,
                   "processing_time_ms": result.processing_time_ms}
         if result.refused:
-            return {**base, **common, "kind": "refusal",
-                    "refusal": result.guard.model_dump(mode="json")}
+            return RefusalResult(**common, refusal=result.guard.model_dump(mode="json"))
         assert result.question_analysis is not None and result.tarot_reading is not None
-        return {**base, **common, "kind": "reading",
-                "question_analysis": result.question_analysis.model_dump(mode="json"),
-                "tarot_reading": result.tarot_reading.model_dump(mode="json")}
+        return ReadingResult(**common,
+                             question_analysis=result.question_analysis.model_dump(mode="json"),
+                             tarot_reading=result.tarot_reading.model_dump(mode="json"))
 
 
 def failure_text(exc: BaseException) -> str:
@@ -298,26 +302,3 @@ def failure_text(exc: BaseException) -> str:
         return "ValidationError: " + "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'value'}: {e['msg']}" for e in errors)
     return f"{type(exc).__name__}: {exc}"
-
-
-def build_job_consumer(settings: Settings) -> JobConsumer:
-    from shared.db import get_database
-    from shared.pipeline.run import get_provider
-    from shared.queue import get_queue
-
-    settings.require("upstash_redis_rest_url", "upstash_redis_rest_token")
-    return JobConsumer(database=get_database(), queue=get_queue(), provider=get_provider,
-                       config=consumer_config(settings))
-
-
-_consumer: PerSettings[JobConsumer] = PerSettings(build_job_consumer)
-
-
-def get_job_consumer() -> JobConsumer:
-    """The container's consumer, built on first use and again only if the settings change."""
-    return _consumer.get()
-
-
-def set_job_consumer(consumer: JobConsumer | None) -> None:
-    """Inject a consumer (tests), or drop the cached one with None."""
-    _consumer.set(consumer)

@@ -1,6 +1,6 @@
 """PostgREST clients (Supabase REST): one service-role client and per-user clients.
 
-The HTTP connection pool is built once per settings object (shared/container.py) and shared: the service client and every
+The HTTP connection pool is built once per settings object (`shared/bootstrap.py`) and shared: the service client and every
 per-user client (which carries the caller's access token, so RLS applies) send through it.
 Every call is sent once: an unavailable database is a prompt 503, retried by the caller.
 `execute(query)` runs a postgrest-py query and maps failures to `shared.errors`: project
@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from pydantic import SecretStr
 
-from shared.container import PerSettings
 from shared.errors import (
     AppError,
     NotFound,
@@ -134,17 +133,3 @@ def build_database(settings: Settings) -> Database:
         anon_key=settings.supabase_anon_key,
         service_role_key=settings.supabase_service_role_key,
     )
-
-
-# Built again when the settings change: rotated Supabase keys reach the service and user clients.
-_database: PerSettings[Database] = PerSettings(build_database)
-
-
-def get_database() -> Database:
-    """The container's clients, built on first use and again after the settings change."""
-    return _database.get()
-
-
-def set_database(database: Database | None) -> None:
-    """Inject clients (tests), or drop the cached ones with None."""
-    _database.set(database)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 from pydantic import BaseModel
 
 from shared import idempotency
+from shared.bootstrap import services
 from shared.errors import MethodNotAllowed, NotFound
 from shared.http import FunctionUrlRequest, Response, adapter
 
@@ -108,9 +109,7 @@ def _dispatch(endpoints: Sequence[Endpoint], request: FunctionUrlRequest) -> Res
         key = idempotency.optional_key(request.header("idempotency-key"))
     if endpoint.rate_limit is not None:
         assert user is not None, "a rate limit counts per caller: the endpoint needs auth"
-        from shared.ratelimit import configured_rate_limiter
-
-        limiter = configured_rate_limiter()
+        limiter = services().rate_limiter
         if limiter is not None:
             limiter.hit(endpoint.rate_limit, str(user.user_id))
     return endpoint.handle(Call(request=request, body=body, user=user, idempotency_key=key,

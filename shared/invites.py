@@ -1,4 +1,6 @@
-"""The `redeem-invite` use case: link the caller to an inviter's code.
+"""The `redeem-invite` use case: link the caller to an inviter's code; and the expiry of pending
+invites, a schedule of its own (`mimivibe-expire-invites` in qstash/schedules.yml, a task of the
+signed `job-consumer` endpoint).
 
 Every rule (once per user, the 7-day window, own code, cycles, the 30-day expiry) lives in the
 SQL function `public.redeem_invite`, granted to service_role only: the caller's id comes from the
@@ -15,16 +17,15 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field
 
-from shared.container import PerSettings
 from shared.errors import AppError
 from shared.request_model import RequestModel
 
 if TYPE_CHECKING:
     from shared.access_tokens import AuthenticatedUser
     from shared.db import Database
-    from shared.settings import Settings
 
 REDEEM_FUNCTION = "redeem_invite"
+EXPIRE_FUNCTION = "expire_pending_invites"
 
 
 class RedeemInviteRequest(RequestModel):
@@ -41,6 +42,10 @@ class RedeemInviteResponse(BaseModel):
     expires_at: datetime
 
 
+class InviteExpiryReport(BaseModel):
+    expired_invites: int = 0
+
+
 class InviteService:
     def __init__(self, *, database: Database) -> None:
         self._database = database
@@ -54,21 +59,9 @@ class InviteService:
             raise AppError("Redeeming the invite code returned no invite.")
         return RedeemInviteResponse.model_validate(data)
 
+    def expire_pending(self) -> InviteExpiryReport:
+        """Expire every pending invite past its `expires_at` (SQL decides which, once each)."""
+        from shared.db import execute
 
-def build_invite_service(settings: Settings) -> InviteService:
-    from shared.db import get_database
-
-    return InviteService(database=get_database())
-
-
-_service: PerSettings[InviteService] = PerSettings(build_invite_service)
-
-
-def get_invite_service() -> InviteService:
-    """The container's service, built on first use."""
-    return _service.get()
-
-
-def set_invite_service(service: InviteService | None) -> None:
-    """Inject one (tests), or drop the cached one with None."""
-    _service.set(service)
+        expired = execute(self._database.service.rpc(EXPIRE_FUNCTION, {})).data
+        return InviteExpiryReport(expired_invites=int(expired or 0))

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from shared.container import PerSettings
 from shared.errors import NotFound
 from shared.request_model import RequestModel
 
@@ -22,7 +21,6 @@ if TYPE_CHECKING:
 
     from shared.access_tokens import AuthenticatedUser
     from shared.db import Database
-    from shared.settings import Settings
 
 
 
@@ -120,24 +118,3 @@ class PaymentMethodsService:
                 raise stripe_error(exc) from exc
         except stripe.StripeError as exc:
             raise stripe_error(exc) from exc
-
-
-def build_payment_methods_service(settings: Settings) -> PaymentMethodsService:
-    from shared.db import get_database
-    from shared.stripe_client import get_stripe_client
-
-    return PaymentMethodsService(
-        database=get_database(), stripe=get_stripe_client(),
-    )
-
-
-_service: PerSettings[PaymentMethodsService] = PerSettings(build_payment_methods_service)
-
-
-def get_payment_methods_service() -> PaymentMethodsService:
-    return _service.get()
-
-
-def set_payment_methods_service(service: PaymentMethodsService | None) -> None:
-    """Inject one (tests), or drop the cached one with None."""
-    _service.set(service)

@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from shared.container import PerSettings
 from shared.errors import PaymentFailed
 from shared.request_model import RequestModel
 
@@ -34,7 +33,6 @@ if TYPE_CHECKING:
 
     from shared.access_tokens import AuthenticatedUser
     from shared.db import Database
-    from shared.settings import Settings
 
 
 
@@ -230,24 +228,3 @@ def next_steps(intent: PaymentIntent) -> dict[str, Any]:
     redirect = action.redirect_to_url.url if action.type == "redirect_to_url" \
         and action.redirect_to_url else None
     return {"next_action": NextAction(type=action.type, redirect_url=redirect)}
-
-
-def build_purchase_service(settings: Settings) -> PurchaseService:
-    from shared.db import get_database
-    from shared.stripe_client import get_stripe_client
-
-    return PurchaseService(
-        database=get_database(), stripe=get_stripe_client(),
-    )
-
-
-_service: PerSettings[PurchaseService] = PerSettings(build_purchase_service)
-
-
-def get_purchase_service() -> PurchaseService:
-    return _service.get()
-
-
-def set_purchase_service(service: PurchaseService | None) -> None:
-    """Inject one (tests), or drop the cached one with None."""
-    _service.set(service)

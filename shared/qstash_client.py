@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
 
-from shared.container import PerSettings
 from shared.errors import InvalidQStashSignature
 
 if TYPE_CHECKING:
@@ -114,18 +113,3 @@ def build_verifier(settings: Settings) -> SignatureVerifier:
     assert settings.qstash_next_signing_key is not None
     return SignatureVerifier(settings.qstash_current_signing_key,
                              settings.qstash_next_signing_key)
-
-
-# Each built from one settings object, and built again when the settings change.
-_waker: PerSettings[ConsumerWaker | None] = PerSettings(build_waker)
-_verifier: PerSettings[SignatureVerifier] = PerSettings(build_verifier)
-
-
-def get_waker() -> ConsumerWaker | None:
-    """The container's waker, or None when QSTASH_TOKEN or JOB_CONSUMER_URL is not set."""
-    return _waker.get()
-
-
-def get_verifier() -> SignatureVerifier:
-    """The container's verifier; both signing keys are required."""
-    return _verifier.get()

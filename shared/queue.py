@@ -22,14 +22,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from shared.container import PerSettings
-
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from upstash_redis import Redis
 
-    from shared.settings import Settings
 
 logger = logging.getLogger("mimivibe.queue")
 
@@ -233,18 +230,3 @@ class ReadingQueue:
     def dead_letters(self, count: int = 100) -> list[dict[str, str]]:
         raw = self.redis.xrange(self.dead_letter_stream, "-", "+", count=count)
         return [_field_map(item[1]) for item in raw or [] if isinstance(item, list)]
-
-
-def _build_queue(settings: Settings) -> ReadingQueue:
-    from shared.redis import get_redis
-
-    return ReadingQueue(get_redis())
-
-
-# Built again with the Upstash client, when the settings change.
-_queue: PerSettings[ReadingQueue] = PerSettings(_build_queue)
-
-
-def get_queue() -> ReadingQueue:
-    """The container's queue on the shared Upstash client."""
-    return _queue.get()

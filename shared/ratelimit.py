@@ -16,9 +16,7 @@ import math
 import time
 from typing import TYPE_CHECKING, Any
 
-from shared.container import PerSettings
 from shared.errors import RateLimited
-from shared.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from upstash_redis import Redis
@@ -84,31 +82,3 @@ class RateLimiter:
             headers={"Retry-After": str(retry_after)},
             details={"retry_after_seconds": retry_after, "limit": response.limit},
         )
-
-
-def build_rate_limiter(settings: Settings) -> RateLimiter:
-    from shared.redis import get_redis
-
-    return RateLimiter(
-        get_redis(),
-        max_requests=settings.rate_limit_requests,
-        window_seconds=settings.rate_limit_window_seconds,
-    )
-
-
-_limiter: PerSettings[RateLimiter] = PerSettings(build_rate_limiter)
-
-
-def get_rate_limiter() -> RateLimiter:
-    """The container's limiter on the shared Upstash client (rebuilt with it)."""
-    return _limiter.get()
-
-
-def set_rate_limiter(limiter: RateLimiter | None) -> None:
-    """Inject a limiter (tests), or drop the cached one with None."""
-    _limiter.set(limiter)
-
-
-def configured_rate_limiter() -> RateLimiter | None:
-    """The container's limiter, or None where no Upstash Redis is configured."""
-    return get_rate_limiter() if get_settings().upstash_redis_rest_url else None

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, Field, field_validator
 
 from shared import idempotency, observability
-from shared.container import PerSettings
 from shared.errors import AppError
 from shared.request_model import RequestModel
 from shared.rules import MAX_QUESTION_CHARS, CardCount
@@ -29,7 +28,6 @@ if TYPE_CHECKING:
     from shared.db import Database
     from shared.qstash_client import ConsumerWaker
     from shared.queue import ReadingQueue
-    from shared.settings import Settings
 
 logger = logging.getLogger("mimivibe.readings")
 
@@ -132,33 +130,3 @@ class ReadingService:
                 self._waker.wake(f"reading-{job_id}")
             except Exception as exc:
                 logger.warning("consumer not woken for job %s: %s", job_id, type(exc).__name__)
-
-
-def build_reading_service(settings: Settings) -> ReadingService:
-    from shared.db import get_database
-    from shared.qstash_client import get_waker
-
-    queue = None
-    if settings.upstash_redis_rest_url:
-        from shared.queue import get_queue
-
-        queue = get_queue()
-    return ReadingService(
-        database=get_database(),
-        queue=queue,
-        waker=get_waker(),
-        max_pending=settings.max_pending_readings,
-    )
-
-
-_service: PerSettings[ReadingService] = PerSettings(build_reading_service)
-
-
-def get_reading_service() -> ReadingService:
-    """The container's service, built on first use and again only if the settings change."""
-    return _service.get()
-
-
-def set_reading_service(service: ReadingService | None) -> None:
-    """Inject a service (tests), or drop the cached one with None."""
-    _service.set(service)

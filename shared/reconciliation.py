@@ -26,7 +26,6 @@ from typing import Any, Protocol
 from pydantic import BaseModel
 
 from shared import observability
-from shared.container import PerSettings
 from shared.reconciliation_rules import (
     KINDS,
     Kind,
@@ -217,22 +216,3 @@ class PostgrestStore:
         return dict(execute(self._database.service.rpc(APPLY_FUNCTION, {
             "p_event_id": event_id, "p_event_type": event_type, "p_object": obj,
         })).data)
-
-
-def build_reconciler() -> Reconciler:
-    from shared.db import get_database
-    from shared.stripe_client import get_stripe_client
-
-    return Reconciler(stripe_client=get_stripe_client(), store=PostgrestStore(get_database()))
-
-
-_reconciler: PerSettings[Reconciler] = PerSettings(lambda _settings: build_reconciler())
-
-
-def get_reconciler() -> Reconciler:
-    return _reconciler.get()
-
-
-def set_reconciler(reconciler: Reconciler | None) -> None:
-    """Inject a reconciler (tests), or drop the cached one with None."""
-    _reconciler.set(reconciler)

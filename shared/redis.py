@@ -1,8 +1,8 @@
-"""The product's Upstash Redis (REST) client, one per settings object, and its outage state.
+"""The product's Upstash Redis (REST) client factory and its outage state.
 
 `upstash_redis` (and httpx under it) is imported inside the factory so that importing this
-module costs nothing on the paths that never touch Redis. Tests inject a client with
-`set_redis(...)` and drop it with `reset_redis()`.
+module costs nothing on the paths that never touch Redis. The product's client is
+`shared.bootstrap.services().redis`, rebuilt when the settings change.
 
 Redis is never what a user request waits for: the limiter and the reading stream only improve
 a request, so every call has short timeouts and no retry, and after a failure `redis_outage`
@@ -18,7 +18,6 @@ import time
 import weakref
 from typing import TYPE_CHECKING
 
-from shared.container import PerSettings
 from shared.settings import Settings
 
 if TYPE_CHECKING:
@@ -54,31 +53,13 @@ def build_redis(url: str, token: str) -> Redis:
     return client
 
 
-def _build_from_settings(settings: Settings) -> Redis:
+def build_redis_from_settings(settings: Settings) -> Redis:
+    """The client of UPSTASH_REDIS_REST_URL/_TOKEN (both required)."""
     settings.require("upstash_redis_rest_url", "upstash_redis_rest_token")
     assert settings.upstash_redis_rest_url is not None
     assert settings.upstash_redis_rest_token is not None
     return build_redis(settings.upstash_redis_rest_url,
                        settings.upstash_redis_rest_token.get_secret_value())
-
-
-# Built again when the settings change: a rotated UPSTASH_REDIS_REST_TOKEN reaches the client.
-_client: PerSettings[Redis] = PerSettings(_build_from_settings)
-
-
-def get_redis() -> Redis:
-    """The container's client, built on first use from UPSTASH_REDIS_REST_URL/_TOKEN."""
-    return _client.get()
-
-
-def set_redis(client: Redis) -> None:
-    """Use `client` until reset_redis() (tests, or a client built elsewhere)."""
-    _client.set(client)
-
-
-def reset_redis() -> None:
-    """Forget the cached client, so the next get_redis() builds a new one."""
-    _client.set(None)
 
 
 class RedisOutage:

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, Field, SecretStr
 
 from shared.access_tokens import mint_access_token
-from shared.container import PerSettings
 from shared.errors import AppError, Unauthorized
 from shared.request_model import RequestModel
 
@@ -22,7 +21,6 @@ if TYPE_CHECKING:
     from shared.db import Database
     from shared.identity import IdentityVerifier
     from shared.ratelimit import RateLimiter
-    from shared.settings import Settings
 
 RATE_LIMIT_SCOPE = "session"
 UPSERT_FUNCTION = "upsert_user_from_identity"
@@ -103,30 +101,3 @@ class SessionService:
             user.id, secret=self._jwt_secret, ttl_seconds=self._ttl_seconds, issuer=self._issuer
         )
         return SessionResponse(access_token=token.token, expires_at=token.expires_at, user=user)
-
-
-def build_session_service(settings: Settings) -> SessionService:
-    from shared.db import get_database
-    from shared.identity import get_identity_verifier
-    from shared.ratelimit import configured_rate_limiter
-    return SessionService(
-        verifier=get_identity_verifier(),
-        database=get_database(),
-        rate_limiter=configured_rate_limiter(),
-        jwt_secret=settings.supabase_jwt_secret,
-        ttl_seconds=settings.access_token_ttl_seconds,
-        issuer=settings.supabase_url.rstrip("/") + "/auth/v1",
-    )
-
-
-_service: PerSettings[SessionService] = PerSettings(build_session_service)
-
-
-def get_session_service() -> SessionService:
-    """The container's service; verifier, clients and JWKS caches are built on first use."""
-    return _service.get()
-
-
-def set_session_service(service: SessionService | None) -> None:
-    """Inject one (tests), or drop the cached one with None."""
-    _service.set(service)

@@ -1,4 +1,4 @@
-"""The container's Stripe client: one `stripe.StripeClient`, no global `stripe.api_key`.
+"""The Stripe client factory (one client per settings, `shared.bootstrap`), no `stripe.api_key`.
 
 `STRIPE_SECRET_KEY` is the key; `STRIPE_API_BASE` points the client at another API host (the
 local stand-in) and is unset in production. The SDK is imported here, on first use, so that
@@ -12,7 +12,6 @@ import hashlib
 import logging
 from typing import TYPE_CHECKING, Any
 
-from shared.container import PerSettings
 from shared.errors import (
     AppError,
     IdempotencyKeyReused,
@@ -49,19 +48,6 @@ def build_stripe_client(settings: Settings) -> StripeClient:
         max_network_retries=MAX_NETWORK_RETRIES,
         http_client=stripe.HTTPXClient(timeout=TIMEOUT_SECONDS, allow_sync_methods=True),
     )
-
-
-# Built again when the settings change, so a rotated STRIPE_SECRET_KEY reaches the client.
-_client: PerSettings[StripeClient] = PerSettings(build_stripe_client)
-
-
-def get_stripe_client() -> StripeClient:
-    return _client.get()
-
-
-def set_stripe_client(client: StripeClient | None) -> None:
-    """Inject a client (tests), or drop the cached one with None."""
-    _client.set(client)
 
 
 def idempotency_key(purpose: str, user_id: object, client_key: str | None = None) -> str:

@@ -23,13 +23,11 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared import observability
-from shared.container import PerSettings
 from shared.errors import InvalidPayload, InvalidWebhookSignature
 from shared.rules import STRIPE_EVENT_ID_PATTERN
 
 if TYPE_CHECKING:
     from shared.db import Database
-    from shared.settings import Settings
 
 TOLERANCE_SECONDS = 300
 # The event_type dimension of a verified delivery whose body is not a Stripe event.
@@ -177,25 +175,3 @@ class WebhookProcessor:
 def webhook_secrets(value: str) -> list[str]:
     """`STRIPE_WEBHOOK_SECRET`: one secret, or several separated by commas during a roll."""
     return [s.strip() for s in value.split(",") if s.strip()]
-
-
-def build_webhook_processor(settings: Settings) -> WebhookProcessor:
-    from shared.db import get_database
-    settings.require("stripe_webhook_secret")
-    assert settings.stripe_webhook_secret is not None
-    return WebhookProcessor(
-        database=get_database(),
-        secrets=webhook_secrets(settings.stripe_webhook_secret.get_secret_value()),
-    )
-
-
-_processor: PerSettings[WebhookProcessor] = PerSettings(build_webhook_processor)
-
-
-def get_webhook_processor() -> WebhookProcessor:
-    return _processor.get()
-
-
-def set_webhook_processor(processor: WebhookProcessor | None) -> None:
-    """Inject a processor (tests), or drop the cached one with None."""
-    _processor.set(processor)

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.account import DeleteAccountRequest, get_account_service
+from shared.account import DeleteAccountRequest
+from shared.bootstrap import services
 from shared.edge import Call, Endpoint, serve
 from shared.http import Response, json_response, preferred_language
 
 
 def export(call: Call[Any]) -> Response:
-    exported = get_account_service().export(call.caller)
+    exported = services().account.export(call.caller)
     return json_response(200, exported, {"Cache-Control": "no-store"})
 
 
 def erase(call: Call[DeleteAccountRequest]) -> Response:
     language = preferred_language(call.request.header("accept-language"))
-    erased = get_account_service().erase(call.caller, language=language)
+    erased = services().account.erase(call.caller, language=language)
     return json_response(202, erased, {"Cache-Control": "no-store", "Content-Language": language,
                                        "Vary": "Accept-Language"})
 

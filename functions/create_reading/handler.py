@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from shared.bootstrap import services
 from shared.edge import ANY_PATH, Call, Endpoint, serve
 from shared.http import Response, json_response
-from shared.readings import CreateReadingRequest, get_reading_service
+from shared.readings import CreateReadingRequest
 
 
 def create(call: Call[CreateReadingRequest]) -> Response:
     key = call.idempotency_key
     assert key is not None  # required by the endpoint
-    return json_response(202, get_reading_service().create(call.caller, key, call.body))
+    return json_response(202, services().readings.create(call.caller, key, call.body))
 
 
 handler = serve(

@@ -1,15 +1,16 @@
 """POST /job-consumer: called by QStash (schedule or wake-up) to drain the reading queue, or
-(body `{"task": "reconcile"}`, an hourly schedule) to reconcile recent payments with Stripe."""
+(body `{"task": "reconcile"}`, an hourly schedule) to reconcile recent payments with Stripe, or
+(body `{"task": "expire_invites"}`, a schedule of its own) to expire pending invites."""
 
 from __future__ import annotations
 
 import time
 
-from shared.consumer import ConsumeRequest, get_job_consumer
+from shared.bootstrap import services
+from shared.consumer import ConsumeRequest
 from shared.consumer_config import FUNCTION_TIMEOUT_SECONDS
 from shared.edge import ANY_PATH, Call, Endpoint, serve
 from shared.http import FunctionUrlRequest, Response, json_response
-from shared.qstash_client import get_verifier
 from shared.settings import get_settings
 
 
@@ -26,18 +27,19 @@ def consume(call: Call[ConsumeRequest]) -> Response:
     request, body = call.request, call.body
     if body.task == "reconcile":
         # The scheduled reconciliation with Stripe rides on this signed, scheduled endpoint.
-        from shared.reconciliation import get_reconciler
-
         since = int(time.time()) - body.since_hours * 3600
-        return json_response(200, get_reconciler().run(since=since))
+        return json_response(200, services().reconciler.run(since=since))
+    if body.task == "expire_invites":
+        return json_response(200, services().invites.expire_pending())
     # Without a Lambda context (a local call), the budget is the function's timeout.
     deadline = request.deadline or time.monotonic() + FUNCTION_TIMEOUT_SECONDS
-    report = get_job_consumer().run(deadline=deadline, max_jobs=body.max_jobs)
+    report = services().job_consumer.run(deadline=deadline, max_jobs=body.max_jobs)
     return json_response(200, report)
 
 
 def verify_signature(request: FunctionUrlRequest) -> None:
-    get_verifier().verify(request.header("upstash-signature"), request.body, consumer_url(request))
+    services().qstash_verifier.verify(request.header("upstash-signature"), request.body,
+                                      consumer_url(request))
 
 
 handler = serve(

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.bootstrap import services
 from shared.edge import Call, Endpoint, serve
 from shared.http import Response, json_response
-from shared.payment_methods import SetupRequest, get_payment_methods_service
+from shared.payment_methods import SetupRequest
 
 
 def setup(call: Call[SetupRequest]) -> Response:
-    result = get_payment_methods_service().setup(call.caller, call.idempotency_key)
+    result = services().payment_methods.setup(call.caller, call.idempotency_key)
     return json_response(201, result, {"Cache-Control": "no-store"})
 
 
 def remove(call: Call[Any]) -> Response:
-    get_payment_methods_service().remove(call.caller, call.params["id"])
+    services().payment_methods.remove(call.caller, call.params["id"])
     return json_response(204)
 
 

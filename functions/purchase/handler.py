@@ -3,13 +3,14 @@ the webhook)."""
 
 from __future__ import annotations
 
+from shared.bootstrap import services
 from shared.edge import ANY_PATH, Call, Endpoint, serve
 from shared.http import Response, json_response
-from shared.payments import PurchaseRequest, get_purchase_service
+from shared.payments import PurchaseRequest
 
 
 def purchase(call: Call[PurchaseRequest]) -> Response:
-    result = get_purchase_service().purchase(call.caller, call.body, call.idempotency_key)
+    result = services().purchases.purchase(call.caller, call.body, call.idempotency_key)
     # The body carries the PaymentIntent's client secret.
     return json_response(201, result, {"Cache-Control": "no-store"})
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from shared.bootstrap import services
 from shared.edge import ANY_PATH, Call, Endpoint, serve
 from shared.http import Response, json_response
-from shared.invites import RedeemInviteRequest, get_invite_service
+from shared.invites import RedeemInviteRequest
 
 
 def redeem(call: Call[RedeemInviteRequest]) -> Response:
-    return json_response(200, get_invite_service().redeem(call.caller, call.body))
+    return json_response(200, services().invites.redeem(call.caller, call.body))
 
 
 handler = serve(

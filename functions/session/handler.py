@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from shared.bootstrap import services
 from shared.edge import ANY_PATH, Call, Endpoint, serve
 from shared.http import Response, json_response
-from shared.sessions import SessionRequest, get_session_service
+from shared.sessions import SessionRequest
 
 
 def start(call: Call[SessionRequest]) -> Response:
-    session = get_session_service().start(call.request.bearer_token(), call.body)
+    session = services().sessions.start(call.request.bearer_token(), call.body)
     # The body carries a bearer token: no cache may keep it.
     return json_response(200, session, {"Cache-Control": "no-store"})
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.bootstrap import services
 from shared.edge import ANY_PATH, Call, Endpoint, serve
 from shared.http import Response, json_response
-from shared.stripe_webhooks import get_webhook_processor
 
 
 def receive(call: Call[Any]) -> Response:
     # The raw body, already base64-decoded when the function URL encoded it.
     request = call.request
-    result = get_webhook_processor().handle(request.body, request.header("stripe-signature"))
+    result = services().webhooks.handle(request.body, request.header("stripe-signature"))
     return json_response(200, {"received": True, "duplicate": result.duplicate})
 
 

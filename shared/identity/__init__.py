@@ -1,6 +1,6 @@
 """Provider token verification (Clerk, Auth0, Firebase, custom). PyJWT is imported here only."""
 
-from shared.identity.config import build_identity_verifier, get_identity_verifier
+from shared.identity.config import build_identity_verifier
 from shared.identity.models import Provider, VerifiedIdentity
 from shared.identity.verifier import IdentityVerifier
 
@@ -9,5 +9,4 @@ __all__ = [
     "Provider",
     "VerifiedIdentity",
     "build_identity_verifier",
-    "get_identity_verifier",
 ]

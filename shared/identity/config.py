@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from shared.container import PerSettings
 from shared.errors import ConfigError
 from shared.identity.keys import (
     JwksKeySource,
@@ -99,11 +98,3 @@ def build_identity_verifier(
             )
         )
     return IdentityVerifier(providers)
-
-
-_verifier: PerSettings[IdentityVerifier] = PerSettings(build_identity_verifier)
-
-
-def get_identity_verifier() -> IdentityVerifier:
-    """The container's verifier: its JWKS caches live as long as the settings do."""
-    return _verifier.get()

@@ -21,7 +21,7 @@ from shared.pipeline.models import (
 )
 from shared.pipeline.offline import OfflineReader
 from shared.pipeline.provider import PROMPT_VERSION, ReadingProvider
-from shared.pipeline.run import build_provider, get_provider, resolve_cards, run_pipeline
+from shared.pipeline.run import build_provider, resolve_cards, run_pipeline
 
 __all__ = [
     "PROMPT_VERSION",
@@ -39,7 +39,6 @@ __all__ = [
     "RetryableProviderError",
     "TarotReading",
     "build_provider",
-    "get_provider",
     "resolve_cards",
     "run_pipeline",
 ]

@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from shared.container import PerSettings
 from shared.deck import Deck, Locale, get_deck
 from shared.errors import ConfigError
 from shared.pipeline.errors import InvalidPipelineInput
@@ -97,12 +96,3 @@ def build_provider(settings: Settings) -> ReadingProvider:
 
         return OpenAICompatibleProvider.from_settings(settings)
     raise ConfigError(f"Unknown LLM_PROVIDER {settings.llm_provider!r}")
-
-
-# Built again when the settings change: a rotated LLM_API_KEY reaches the provider.
-_provider: PerSettings[ReadingProvider] = PerSettings(build_provider)
-
-
-def get_provider() -> ReadingProvider:
-    """The container's provider, built on first use from the settings."""
-    return _provider.get()

@@ -36,10 +36,10 @@ def erasure(stack: MoneyStack, user_id: str) -> dict:
 
 
 def user_keys(user_id: str) -> list[str]:
+    from shared.bootstrap import services
     from shared.ratelimit import KEY_PREFIX
-    from shared.redis import get_redis
 
-    _, keys = get_redis().scan(0, match=f"{KEY_PREFIX}:*:{user_id}:*", count=10_000)
+    _, keys = services().redis.scan(0, match=f"{KEY_PREFIX}:*:{user_id}:*", count=10_000)
     return list(keys)
 
 
@@ -52,11 +52,8 @@ def test_the_users_redis_keys_are_dropped(stack: MoneyStack):
 
 
 def test_with_stripe_down_the_sweep_of_the_job_consumer_finishes_the_cleanup(stack: MoneyStack):
-    from shared.account import AccountService, set_account_service
+    from shared import bootstrap
     from shared.account_cleanup import AccountCleanup
-    from shared.consumer import build_job_consumer
-    from shared.db import get_database
-    from shared.settings import get_settings
 
     user = sign_in(stack)
     buy(stack, user)
@@ -65,13 +62,13 @@ def test_with_stripe_down_the_sweep_of_the_job_consumer_finishes_the_cleanup(sta
         "stripe_customer_id"]
     down = stripe.StripeClient(STRIPE_KEY, base_addresses={
         "api": f"http://127.0.0.1:{closed_port()}"}, max_network_retries=0)
-    database = get_database()
-    set_account_service(AccountService(
-        database=database, cleanup=AccountCleanup(database=database, stripe=down, redis=None)))
+    # The account service is built again from this cleanup.
+    bootstrap.override(account_cleanup=AccountCleanup(
+        database=bootstrap.services().database, stripe=down, redis=None))
     try:
         response = delete_account(stack, user)
     finally:
-        set_account_service(None)
+        bootstrap.reset()
     assert response.status_code == 202, response.text
     state = erasure(stack, user.id)
     assert state["cleanup_done_at"] is None and state["cleanup_attempts"] == 1
@@ -79,7 +76,7 @@ def test_with_stripe_down_the_sweep_of_the_job_consumer_finishes_the_cleanup(sta
     assert stack.stripe.v1.customers.retrieve(customer).to_dict().get("deleted") is None
 
     # Not due yet: a consumer run now leaves it alone.
-    consumer = build_job_consumer(get_settings())
+    consumer = bootstrap.services().job_consumer
     consumer.run(deadline=time.monotonic() + 20, max_jobs=1)
     assert erasure(stack, user.id)["cleanup_done_at"] is None
     with psycopg.connect(stack.database_url, autocommit=True) as conn:
@@ -96,14 +93,14 @@ def test_with_stripe_down_the_sweep_of_the_job_consumer_finishes_the_cleanup(sta
 
 def test_a_cleanup_run_twice_does_the_same(stack: MoneyStack):
     from shared.account_cleanup import AccountCleanup
-    from shared.db import get_database
+    from shared.bootstrap import services
 
     user = sign_in(stack)
     buy(stack, user, "starter")
     customer = stack.rest("GET", "stripe_customers?select=stripe_customer_id", user).json()[0][
         "stripe_customer_id"]
     assert delete_account(stack, user).status_code == 202
-    cleanup = AccountCleanup(database=get_database(), stripe=stack.stripe, redis=None)
+    cleanup = AccountCleanup(database=services().database, stripe=stack.stripe, redis=None)
     assert cleanup.run(user.id, customer) is True
     assert erasure(stack, user.id)["cleanup_attempts"] == 0
 

@@ -47,8 +47,7 @@ def erase_after(stack: MoneyStack, user: AppUser, delay: float) -> Any:
 
 
 def test_erase_purchase_readings_and_a_webhook_at_once(stack: MoneyStack):
-    from shared.db import get_database
-    from shared.stripe_client import set_stripe_client
+    from shared import bootstrap
 
     users: list[tuple[AppUser, dict[str, Any]]] = []
     for delay in ERASE_DELAYS:
@@ -98,11 +97,12 @@ def test_erase_purchase_readings_and_a_webhook_at_once(stack: MoneyStack):
         # A Customer that a racing purchase created after the erasure is removed by the sweep.
         conn.execute("update private.account_erasures set next_cleanup_at = now()"
                      " where cleanup_done_at is null")
-        set_stripe_client(stack.stripe)
+        bootstrap.override(stripe=stack.stripe)
         try:
-            sweep_account_cleanups(get_database())
+            services = bootstrap.services()
+            sweep_account_cleanups(services.database, lambda: services.account_cleanup)
         finally:
-            set_stripe_client(None)
+            bootstrap.reset()
         left = conn.execute("select c.user_id from public.stripe_customers c"
                             " join public.users u on u.id = c.user_id"
                             " where u.erased_at is not null").fetchall()

@@ -20,6 +20,7 @@ from devstack.ports import free_port
 from devstack.redis_server import RedisServer
 from devstack.serve import ServerThread
 from devstack.upstash_bridge import create_app
+from shared import bootstrap
 from shared import redis as shared_redis
 from shared.errors import ConfigError
 from shared.settings import reset_settings
@@ -270,30 +271,30 @@ def test_an_unreachable_redis_is_a_500_json_error():
     assert pipeline.status_code == 500 and pipeline.json()["error"]
 
 
-def test_get_redis_builds_one_client_per_settings(bridge_url, key, monkeypatch):
+def test_the_bootstrap_builds_one_redis_client_per_settings(bridge_url, key, monkeypatch):
     for name, value in {"SUPABASE_URL": "http://127.0.0.1:1", "SUPABASE_ANON_KEY": "a",
                         "SUPABASE_SERVICE_ROLE_KEY": "s", "SUPABASE_JWT_SECRET": "j" * 32,
                         "UPSTASH_REDIS_REST_URL": bridge_url + "/",
                         "UPSTASH_REDIS_REST_TOKEN": TOKEN}.items():
         monkeypatch.setenv(name, value)
     reset_settings()
-    shared_redis.reset_redis()
+    bootstrap.reset()
     try:
-        first = shared_redis.get_redis()
-        assert shared_redis.get_redis() is first
+        first = bootstrap.services().redis
+        assert bootstrap.services().redis is first
         assert first.set(key("f"), "v") is True and first.get(key("f")) == "v"
         reset_settings()  # new settings (a rotation): a new client
-        assert shared_redis.get_redis() is not first
+        assert bootstrap.services().redis is not first
         injected = Redis(bridge_url, TOKEN, allow_telemetry=False)
-        shared_redis.set_redis(injected)
-        assert shared_redis.get_redis() is injected
-        shared_redis.reset_redis()
+        bootstrap.override(redis=injected)
+        assert bootstrap.services().redis is injected
+        bootstrap.reset()
         monkeypatch.delenv("UPSTASH_REDIS_REST_TOKEN")
         reset_settings()
         with pytest.raises(ConfigError, match="UPSTASH_REDIS_REST_TOKEN"):
-            shared_redis.get_redis()
+            _ = bootstrap.services().redis
     finally:
-        shared_redis.reset_redis()
+        bootstrap.reset()
         reset_settings()
 
 

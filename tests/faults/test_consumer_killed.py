@@ -17,20 +17,19 @@ ROOT = Path(__file__).resolve().parents[2]
 # A real consumer process whose pipeline hangs once a job is claimed, until it is killed.
 CONSUMER = textwrap.dedent("""
     import sys, threading, time
+    from shared.bootstrap import services
     from shared.consumer import JobConsumer
     from shared.consumer_config import consumer_config
-    from shared.db import get_database
     from shared.pipeline.offline import OfflineReader
-    from shared.queue import get_queue
-    from shared.settings import get_settings
 
     class Hangs(OfflineReader):
         def analyse(self, question, locale):
             print("claimed", flush=True)
             threading.Event().wait()
 
-    consumer = JobConsumer(database=get_database(), queue=get_queue(), provider=Hangs,
-                           config=consumer_config(get_settings()))
+    built = services()
+    consumer = JobConsumer(database=built.database, queue=built.queue, provider=Hangs,
+                           config=consumer_config(built.settings))
     consumer.run(deadline=time.monotonic() + 120)
 """)
 

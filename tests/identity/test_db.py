@@ -18,8 +18,9 @@ from starlette.routing import Route
 
 from devstack.ports import free_port
 from devstack.serve import ServerThread
+from shared import bootstrap
 from shared.access_tokens import AuthenticatedUser, account_erased, mint_access_token
-from shared.db import Database, execute, set_database, translate_error
+from shared.db import Database, execute, translate_error
 from shared.errors import (
     AppError,
     EmailConflict,
@@ -146,14 +147,14 @@ def test_a_table_read_the_database_cannot_serve_is_sent_once_and_unavailable_at_
 def test_erased_check_without_the_database_fails_closed_at_once(database_down):
     # Unknown is not "not erased": the caller gets 503, never the account's permissions.
     down, db = database_down
-    set_database(db)
+    bootstrap.override(database=db)
     try:
         started = time.monotonic()
         with pytest.raises(ServiceUnavailable):
             account_erased(_user())
         assert time.monotonic() - started < PROMPT_SECONDS
     finally:
-        set_database(None)
+        bootstrap.reset()
     assert down.requests == ["GET /rest/v1/users"]
 
 

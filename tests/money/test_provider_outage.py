@@ -10,9 +10,7 @@ import pytest
 import stripe
 
 from devstack.ports import free_port
-from shared.payment_methods import set_payment_methods_service
-from shared.payments import set_purchase_service
-from shared.stripe_client import set_stripe_client
+from shared import bootstrap
 from tests.money.stack import STRIPE_KEY, MoneyStack
 
 
@@ -22,15 +20,12 @@ def stripe_down(stack: MoneyStack) -> Iterator[None]:
     unreachable = stripe.StripeClient(
         STRIPE_KEY, base_addresses={"api": f"http://127.0.0.1:{free_port()}"},
         max_network_retries=0)
-    set_stripe_client(unreachable)
-    set_purchase_service(None)
-    set_payment_methods_service(None)
+    # The services built from Stripe's client (purchases, payment methods) are built again.
+    bootstrap.override(stripe=unreachable)
     try:
         yield
     finally:
-        set_stripe_client(None)
-        set_purchase_service(None)
-        set_payment_methods_service(None)
+        bootstrap.reset()
 
 
 def test_purchase_without_stripe_is_502_and_the_retry_completes(stack: MoneyStack,
@@ -45,8 +40,7 @@ def test_purchase_without_stripe_is_502_and_the_retry_completes(stack: MoneyStac
         assert response.json()["error"]["code"] == "payment_provider_unavailable"
     assert stack.me(user)["star_balance"] == 0
 
-    set_stripe_client(None)  # Stripe is back
-    set_purchase_service(None)
+    bootstrap.reset()  # Stripe is back
     retried = stack.call("purchase", user, key=key, json={"package": "basic"})
 
     assert retried.status_code == 201, retried.text

@@ -200,38 +200,36 @@ ROTATING = {
 def client_keys() -> dict[str, object]:
     """The key each container client actually sends or checks with, as built right now."""
     from devstack.stripe_standin.signing import signature_header
-    from shared.db import get_database
+    from shared.bootstrap import services
     from shared.errors import InvalidWebhookSignature
-    from shared.qstash_client import get_verifier
-    from shared.ratelimit import get_rate_limiter
-    from shared.redis import get_redis
-    from shared.stripe_client import get_stripe_client
-    from shared.stripe_webhooks import get_webhook_processor
 
     def webhook_accepts(secret: str) -> bool:
         # A signed delivery that is not JSON: past the signature it is refused as a payload.
         body = b"not json"
         try:
-            get_webhook_processor().handle(body, signature_header(body, secret))
+            services().webhooks.handle(body, signature_header(body, secret))
         except InvalidWebhookSignature:
             return False
         except Exception:
             return True
         return True
 
-    database = get_database()
-    redis = get_redis()
-    verifier = get_verifier()
+    built = services()
+    database = built.database
+    redis = built.redis
+    verifier = built.qstash_verifier
+    limiter = built.rate_limiter
+    assert limiter is not None
     return {
         "service": database.service.headers["apikey"],
         "user": database.for_user("token").headers["apikey"],
-        "stripe": get_stripe_client()._requestor.api_key,
+        "stripe": built.stripe._requestor.api_key,
         "webhook v1": webhook_accepts("whsec_v1"),
         "webhook v2": webhook_accepts("whsec_v2"),
         "qstash": (verifier._current_key.get_secret_value(),
                    verifier._next_key.get_secret_value()),
         "redis": redis._headers["Authorization"],
-        "limiter uses the new redis": get_rate_limiter()._redis is redis,
+        "limiter uses the new redis": limiter._redis is redis,
     }
 
 

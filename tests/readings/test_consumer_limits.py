@@ -102,10 +102,13 @@ def test_a_lease_shorter_than_six_llm_calls_is_a_configuration_error():
 
 
 def test_the_consumer_refuses_to_build_with_inconsistent_settings():
-    from shared.consumer import build_job_consumer
+    from shared.bootstrap import Services
 
-    with pytest.raises(ConfigError):
-        build_job_consumer(settings(llm_provider="openai", llm_timeout_seconds=30))
+    # 6 x 30 s + 2 s = 182 s fits the function, not a 100 s lease.
+    inconsistent = settings(llm_provider="openai", llm_timeout_seconds=30,
+                            visibility_timeout_seconds=100)
+    with pytest.raises(ConfigError, match="VISIBILITY_TIMEOUT_SECONDS=100 must exceed"):
+        _ = Services(inconsistent).job_consumer
 
 
 def test_the_consumer_and_the_settings_default_to_the_same_lease():
@@ -123,16 +126,12 @@ def test_a_lease_no_longer_than_the_job_budget_is_refused():
 def test_no_job_is_taken_when_the_time_left_cannot_cover_one(sql, database, queue, service):
     user = make_user(sql, stars=1)
     job_id = ask(service, user).job_id
-    invite = expired_invite(sql)
     consumer = make_consumer(database, queue, job_budget_seconds=5.0, reserve_seconds=2.0)
 
     report = consumer.run(deadline=time.monotonic() + 6.5)
 
     assert report.claimed == 0 and status_of(sql, job_id) == "queued"
     assert queue.pending_count() == 0  # not even read: another run takes it
-    assert report.expired_invites >= 1
-    assert sql.execute("select status::text as s from public.user_invites where id = %s",
-                       (invite,)).fetchone()["s"] == "expired"
     assert make_consumer(database, queue).run(deadline=time.monotonic() + 30).succeeded >= 1
     assert status_of(sql, job_id) == "succeeded"
 
@@ -182,20 +181,28 @@ def test_jobs_slower_than_the_budget_shrink_the_next_batches_and_the_run_ends_in
 
 # -- Redis down ------------------------------------------------------------------------------
 
-def test_without_redis_the_consumer_still_expires_invites_and_reports(sql, database):
+def test_without_redis_the_consumer_still_reports(sql, database):
     from shared.redis import build_redis
 
     dead = build_redis("http://127.0.0.1:9", "nobody")
-    invite = expired_invite(sql)
     consumer = make_consumer(database, ReadingQueue(dead))
 
     report = consumer.run(deadline=time.monotonic() + 30)
 
     dead.close()
     assert (report.reclaimed, report.requeued, report.claimed) == (0, 0, 0)
-    assert report.expired_invites >= 1
+
+
+def test_the_invite_expiry_task_needs_no_redis_and_expires_each_invite_once(sql, database):
+    from shared.invites import InviteService
+
+    invite = expired_invite(sql)
+    service = InviteService(database=database)
+
+    assert service.expire_pending().expired_invites >= 1
     assert sql.execute("select status::text as s from public.user_invites where id = %s",
                        (invite,)).fetchone()["s"] == "expired"
+    assert service.expire_pending().expired_invites == 0
 
 
 class StreamDownOnEnqueue(ReadingQueue):

@@ -241,10 +241,9 @@ def test_the_shared_rate_limit_applies_before_anything_is_charged(sql, database,
                                                                    redis_client, gateway, bridge,
                                                                    monkeypatch):
     from functions.create_reading.handler import handler
+    from shared import bootstrap
     from shared.access_tokens import set_erased_check
-    from shared.db import set_database
-    from shared.ratelimit import RateLimiter, set_rate_limiter
-    from shared.readings import set_reading_service
+    from shared.ratelimit import RateLimiter
     from tests.support.stack import reset_containers
 
     for name, value in {"SUPABASE_URL": gateway.url, "SUPABASE_ANON_KEY": api_key("anon"),
@@ -253,12 +252,12 @@ def test_the_shared_rate_limit_applies_before_anything_is_charged(sql, database,
                         "UPSTASH_REDIS_REST_TOKEN": UPSTASH_TOKEN}.items():
         monkeypatch.setenv(name, value)
     reset_containers()
-    set_database(database)
     set_erased_check(lambda user: False)
-    set_rate_limiter(RateLimiter(redis_client, max_requests=2, window_seconds=60,
-                                 prefix=f"test:{queue.stream}"))
-    set_reading_service(ReadingService(database=database, queue=queue, waker=None,
-                                       max_pending=10))
+    bootstrap.override(
+        database=database,
+        rate_limiter=RateLimiter(redis_client, max_requests=2, window_seconds=60,
+                                 prefix=f"test:{queue.stream}"),
+        readings=ReadingService(database=database, queue=queue, waker=None, max_pending=10))
     user = make_user(sql, stars=5)
 
     def create(key: str) -> dict[str, Any]:

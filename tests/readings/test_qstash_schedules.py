@@ -51,6 +51,15 @@ def test_the_reconciliation_runs_hourly_through_the_job_consumer_but_not_locally
     assert "mimivibe-reconcile" not in {s.id for s in declared.for_local_stack().schedules}
 
 
+def test_invites_expire_on_a_schedule_of_their_own_also_locally():
+    declared = load()
+    expire = {s.id: s for s in declared.schedules}["mimivibe-expire-invites"]
+
+    assert (expire.destination, expire.cron) == ("JOB_CONSUMER_URL", "*/15 * * * *")
+    assert ConsumeRequest.model_validate(expire.body).task == "expire_invites"
+    assert "mimivibe-expire-invites" in {s.id for s in declared.for_local_stack().schedules}
+
+
 def test_applying_creates_then_updates_in_place(client):
     declared = load()
     urls = destinations(declared, {"JOB_CONSUMER_URL": CONSUMER})

@@ -76,7 +76,7 @@ def test_an_unsigned_token_is_refused(verifier):
 
 def test_the_handler_answers_401_before_touching_the_queue(monkeypatch):
     from functions.job_consumer import handler as module
-    from shared.consumer import set_job_consumer
+    from shared import bootstrap
     from shared.settings import reset_settings
 
     class Untouchable:
@@ -89,14 +89,14 @@ def test_the_handler_answers_401_before_touching_the_queue(monkeypatch):
                         "JOB_CONSUMER_URL": URL}.items():
         monkeypatch.setenv(name, value)
     reset_settings()
-    set_job_consumer(Untouchable())  # type: ignore[arg-type]
+    bootstrap.override(job_consumer=Untouchable())
     event = {"requestContext": {"http": {"method": "POST"}}, "rawPath": "/",
              "headers": {"upstash-signature": sign_delivery(NEXT, url=URL, body=b"{}")},
              "body": '{"max_jobs": 1}'}
     try:
         response = module.handler(event, None)
     finally:
-        set_job_consumer(None)
+        bootstrap.reset()
         monkeypatch.undo()
         reset_settings()
     assert response["statusCode"] == 401

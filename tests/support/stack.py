@@ -40,11 +40,11 @@ def as_role(url: str, role: str) -> str:
 def reset_containers() -> None:
     """Forget every per-container client and service and the settings, so handlers see the
     current stack's environment."""
-    from shared import container
+    from shared import bootstrap
     from shared.settings import reset_settings
 
     reset_settings()
-    container.reset()
+    bootstrap.reset()
 
 
 @dataclass
