@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared import account_cleanup, observability
 from shared.consumer_config import ConsumerConfig, consumer_config
@@ -61,6 +61,8 @@ class ConsumeRequest(RequestModel):
 
 
 class ConsumerReport(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     claimed: int = 0
     succeeded: int = 0
     retried: int = 0
