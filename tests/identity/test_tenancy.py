@@ -220,8 +220,8 @@ def test_invitee_sees_the_invite_and_the_outsider_does_not(stack: Stack, three):
 
 
 def test_invite_lists_show_the_invites_sent_or_redeemed_and_no_others(stack: Stack, three):
-    """The app's two invite lists, as it asks for them, under the policy that calls auth.uid()
-    in place: sent (`inviter_id=eq.<me>`) and all (inviter or invitee), newest first."""
+    """The app's two invite lists as it asks for them: sent (`inviter_id=eq.<me>`) and all
+    (inviter or invitee), newest first."""
     a, b, c = three
     order = "order=created_at.desc&limit=20"
 
