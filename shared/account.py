@@ -42,6 +42,8 @@ class DeleteAccountRequest(RequestModel):
 
 
 class DeleteAccountResponse(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     deleted: bool
     erased_at: datetime
     message: str
@@ -50,7 +52,7 @@ class DeleteAccountResponse(BaseModel):
 class AccountExport(BaseModel):
     """Everything stored about the user; rows as the database holds them."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(defer_build=True, extra="allow")
 
     exported_at: datetime
     user_id: str

@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from shared import account_cleanup, observability
 from shared.consumer_config import ConsumerConfig
@@ -71,6 +71,8 @@ class ConsumeRequest(RequestModel):
 
 
 class ConsumerReport(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     claimed: int = 0
     succeeded: int = 0
     retried: int = 0

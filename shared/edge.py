@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from shared import idempotency
 from shared.bootstrap import services
@@ -49,6 +49,8 @@ class Call(Generic[BodyT]):
 
 class NoBody(BaseModel):
     """The body of an endpoint that reads none."""
+
+    model_config = ConfigDict(defer_build=True)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.errors import AppError
 from shared.request_model import RequestModel
@@ -35,6 +35,8 @@ class RedeemInviteRequest(RequestModel):
 
 
 class RedeemInviteResponse(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     invite_id: uuid.UUID
     status: Literal["pending"]
     inviter_id: uuid.UUID

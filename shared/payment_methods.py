@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from shared.errors import NotFound
 from shared.request_model import RequestModel
@@ -29,6 +29,8 @@ class SetupRequest(RequestModel):
 
 
 class SetupResponse(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     setup_intent_id: str
     client_secret: str | None
 

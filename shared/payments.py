@@ -23,7 +23,7 @@ import json
 import uuid
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.errors import PaymentFailed
 from shared.request_model import RequestModel
@@ -53,11 +53,15 @@ class NextAction(BaseModel):
     """What the app does next: `use_stripe_sdk` / `redirect_to_url` (3-D Secure, finished
     with the Stripe SDK's handleNextAction) or `promptpay_display_qr_code`."""
 
+    model_config = ConfigDict(defer_build=True)
+
     type: str
     redirect_url: str | None = None
 
 
 class PromptPayCode(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     qr_data: str
     image_url_png: str
     image_url_svg: str
@@ -66,6 +70,8 @@ class PromptPayCode(BaseModel):
 
 
 class PurchaseResponse(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     payment_id: uuid.UUID
     payment_intent_id: str
     client_secret: str | None

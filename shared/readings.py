@@ -16,7 +16,7 @@ import logging
 import uuid
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shared import idempotency, observability
 from shared.errors import AppError
@@ -55,6 +55,8 @@ class CreateReadingRequest(RequestModel):
 
 
 class DrawnCardOut(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     position: int
     card_id: str
     name: str
@@ -62,6 +64,8 @@ class DrawnCardOut(BaseModel):
 
 
 class CreateReadingResponse(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     job_id: uuid.UUID
     status: str
     cost_stars: int

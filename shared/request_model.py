@@ -21,7 +21,10 @@ def _has_nul(value: Any) -> bool:
 class RequestModel(BaseModel):
     """Base of every request body: unknown fields are refused (docs/api.md: 422)."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+    # defer_build: a model's validator is built when it first validates, not at import, so a
+    # cold start builds only the models of the request it serves (the response models of the
+    # handlers' use cases say the same).
+    model_config = ConfigDict(defer_build=True, extra="forbid", str_strip_whitespace=False)
 
     @model_validator(mode="before")
     @classmethod

@@ -11,7 +11,7 @@ import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from shared.access_tokens import mint_access_token
 from shared.errors import AppError, Unauthorized
@@ -34,6 +34,8 @@ class SessionRequest(RequestModel):
 
 
 class SessionUser(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     id: uuid.UUID
     email: str | None
     name: str | None
@@ -48,6 +50,8 @@ class SessionUser(BaseModel):
 
 
 class SessionResponse(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     access_token: str
     token_type: Literal["bearer"] = "bearer"
     expires_at: int

@@ -20,7 +20,7 @@ from shared.errors import ConfigError
 
 
 class Settings(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(defer_build=True, extra="ignore")
 
     @model_validator(mode="before")
     @classmethod

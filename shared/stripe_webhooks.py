@@ -97,14 +97,14 @@ def verify_signature(
 
 
 class EventData(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(defer_build=True, extra="ignore")
 
     object: dict[str, Any]
     previous_attributes: dict[str, Any] | None = None
 
 
 class StripeEvent(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(defer_build=True, extra="ignore")
 
     id: str = Field(pattern=STRIPE_EVENT_ID_PATTERN)
     type: str = Field(min_length=1, max_length=200)
@@ -112,6 +112,8 @@ class StripeEvent(BaseModel):
 
 
 class WebhookResult(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     received: bool = True
     duplicate: bool
     result: str

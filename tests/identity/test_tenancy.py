@@ -219,6 +219,31 @@ def test_invitee_sees_the_invite_and_the_outsider_does_not(stack: Stack, three):
         assert (rows.json() != []) is visible
 
 
+def test_invite_lists_show_the_invites_sent_or_redeemed_and_no_others(stack: Stack, three):
+    """The app's two invite lists as it asks for them: sent (`inviter_id=eq.<me>`) and all
+    (inviter or invitee), newest first."""
+    a, b, c = three
+    order = "order=created_at.desc&limit=20"
+
+    def ids(tenant: Tenant, query: str) -> set[str]:
+        rows = stack.rest("GET", f"user_invites?select=id&{query}", tenant.token)
+        assert rows.status_code == 200, rows.text
+        return {row["id"] for row in rows.json()}
+
+    sent_by_b, sent_by_a = b.rows["user_invites"], a.rows["user_invites"]
+    assert ids(b, f"inviter_id=eq.{b.id}&{order}") == {sent_by_b}
+    assert ids(b, order) == {sent_by_b}
+    assert ids(a, f"inviter_id=eq.{a.id}&{order}") == {sent_by_a}
+    assert ids(a, order) == {sent_by_a}
+    # C redeemed B's code: C sees that one invite in both lists, and nothing A sent.
+    assert ids(c, order) == {sent_by_b}
+    assert ids(c, f"inviter_id=eq.{b.id}&{order}") == {sent_by_b}
+    assert ids(c, f"inviter_id=eq.{c.id}&{order}") == set()
+    # Asking for someone else's sent invites shows none of them.
+    assert ids(a, f"inviter_id=eq.{b.id}&{order}") == set()
+    assert ids(b, f"inviter_id=eq.{a.id}&{order}") == set()
+
+
 @pytest.mark.parametrize("table", [t for t in TABLES if t != "users"])
 def test_user_cannot_write_any_other_table(stack: Stack, tenants, table):
     a, _ = tenants

@@ -2,7 +2,9 @@
 
 Each handler's import path stays free of the modules that cost a cold start without serving its
 first request: asyncio, pydantic-settings, pydantic's plugin discovery (importlib.metadata), and
-the clients that are imported on first use (supabase, stripe, httpx, PyJWT, Powertools).
+the clients that are imported on first use (supabase, stripe, httpx, PyJWT, Powertools). And
+no model of the project is built at import: each builds its validator when it first validates,
+so a cold start builds only the models of the request it serves.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from shared.errors import ConfigError
 from shared.settings import Settings, get_settings, reset_settings
@@ -38,6 +41,43 @@ def test_no_handler_imports_what_its_first_request_does_not_need():
     result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env,
                             capture_output=True, text=True, check=True, timeout=60)
     assert json.loads(result.stdout) == []
+
+
+def test_no_handler_builds_a_model_at_import():
+    modules = _handler_modules()
+    probe = (f"for m in {modules!r}: __import__(m)\n"
+             "import json\nfrom pydantic import BaseModel\n"
+             "def ours(cls):\n"
+             "    for sub in cls.__subclasses__():\n"
+             "        if sub.__module__.split('.')[0] in ('shared', 'functions'):\n"
+             "            yield sub\n"
+             "        yield from ours(sub)\n"
+             "models = set(ours(BaseModel))\n"
+             "print(json.dumps([len(models),"
+             " sorted(f'{c.__module__}.{c.__qualname__}' for c in models"
+             " if c.__pydantic_complete__)]))")
+    env = {"PATH": "/usr/bin:/bin", **REQUIRED}
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env,
+                            capture_output=True, text=True, check=True, timeout=60)
+    defined, built = json.loads(result.stdout)
+    assert defined >= len(modules)  # the probe sees the handlers' models
+    assert built == []
+
+
+def test_a_deferred_model_validates_as_before():
+    from shared.payments import PurchaseResponse
+    from shared.request_model import RequestModel
+
+    class Body(RequestModel):
+        stars: int
+        note: str = ""
+
+    assert Body.model_validate({"stars": "3"}).stars == 3
+    with pytest.raises(ValidationError):
+        Body.model_validate({"stars": 3, "extra": 1})
+    with pytest.raises(ValidationError):
+        Body.model_validate({"stars": 3, "note": "a\x00b"})
+    assert "payment_id" in PurchaseResponse.model_json_schema()["properties"]
 
 
 def test_settings_read_the_environment_by_field_name_in_any_case(monkeypatch):
