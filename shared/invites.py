@@ -45,6 +45,8 @@ class RedeemInviteResponse(BaseModel):
 
 
 class InviteExpiryReport(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     expired_invites: int = 0
 
 

@@ -19,7 +19,7 @@ FinishOutcome = Literal["succeeded", "refused", "retry", "dead_lettered", "stale
 
 class _Answer(BaseModel):
     # SQL may add fields; the consumer reads only these.
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
 
 class Claim(_Answer):
@@ -56,7 +56,7 @@ def dead_letter_entry(answer: Claim | Finished) -> dict[str, Any]:
 
 
 class _Attempt(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     job_id: str
     attempt: int
