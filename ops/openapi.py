@@ -7,7 +7,7 @@
 
 The function URLs come from the handlers' pydantic models: paths `/<function>[/<path>]`, as the
 local stack serves them (`servers`; in AWS each function has its own URL and the same sub-path),
-every error the error JSON of docs/api.md, whose `code` is one of the codes of shared/errors.py
+every error the error JSON of docs/API.md, whose `code` is one of the codes of shared/errors.py
 (listed with their English and Thai messages under `x-error-codes`). The Supabase REST surface
 (`/rest/v1/<table>` and `/rest/v1/rpc/<function>`, on the Supabase URL) comes from the catalog
 of a migrated database: what the role `authenticated` is granted (ops/openapi_rest.py). CI
@@ -82,7 +82,7 @@ class Operation:
 
 
 def operations() -> list[Operation]:
-    """The public surface of docs/api.md, one entry per function URL operation."""
+    """The public surface of docs/API.md, one entry per function URL operation."""
     from shared.account import AccountExport, DeleteAccountRequest, DeleteAccountResponse
     from shared.consumer import ConsumeRequest, ConsumerReport
     from shared.invites import RedeemInviteRequest, RedeemInviteResponse
@@ -242,7 +242,7 @@ def _description(codes: dict[str, dict[str, Any]]) -> str:
     rows = "\n".join(f"| `{code}` | {', '.join(map(str, e['status']))} | {e['en']} | {e['th']} |"
                      for code, e in codes.items())
     return (
-        "The public contract (docs/api.md). Each function is its own Lambda function URL; "
+        "The public contract (docs/API.md). Each function is its own Lambda function URL; "
         "locally they share one host under `/<function>`. The app reads its own data from "
         "Supabase REST (`/rest/v1`, under row-level security) with the access token `session` "
         "returns.\n\nErrors: `{\"error\": {\"code\", \"message\", \"details\"}, "

@@ -1,7 +1,7 @@
 """The one error hierarchy of the functions, its HTTP status table and its messages.
 
 Every error a function returns is an `AppError`; its class fixes the stable `code` and the HTTP
-status (docs/api.md). SQL functions raise domain errors with project SQLSTATEs (class `MV`),
+status (docs/API.md). SQL functions raise domain errors with project SQLSTATEs (class `MV`),
 mapped here by code, never by message text.
 
 Every error has an English and a Thai message: the class's `default_message` and

@@ -2,7 +2,7 @@
 
 `FunctionUrlRequest.from_event` turns the event into a typed request; `json_response` and
 `error_response` build the response dictionaries; `adapter` wraps a route so that every
-`AppError` becomes the error JSON of docs/api.md with the request id, its message in the language
+`AppError` becomes the error JSON of docs/API.md with the request id, its message in the language
 the request's Accept-Language prefers (English or Thai), and anything else a 500 without a stack
 trace.
 """
@@ -181,7 +181,7 @@ def preferred_language(accept_language: str | None) -> str:
 
 
 def error_response(error: AppError, request_id: str, language: str = LANGUAGES[0]) -> Response:
-    """docs/api.md's error JSON; `message` in `language`, `code` the same in every language."""
+    """docs/API.md's error JSON; `message` in `language`, `code` the same in every language."""
     body = {
         "error": {"code": error.code, "message": error.message_for(language),
                   "details": error.details},

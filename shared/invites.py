@@ -6,7 +6,7 @@ Every rule (once per user, the 7-day window, own code, cycles, the 30-day expiry
 SQL function `public.redeem_invite`, granted to service_role only: the caller's id comes from the
 verified access token, and the rate limit is counted first, so the app cannot guess codes over
 REST faster than the limit allows. SQL errors arrive as project SQLSTATEs (MV010..MV014) and
-become docs/api.md's codes in `shared.db.execute`.
+become docs/API.md's codes in `shared.db.execute`.
 """
 
 from __future__ import annotations

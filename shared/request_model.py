@@ -19,7 +19,7 @@ def _has_nul(value: Any) -> bool:
 
 
 class RequestModel(BaseModel):
-    """Base of every request body: unknown fields are refused (docs/api.md: 422)."""
+    """Base of every request body: unknown fields are refused (docs/API.md: 422)."""
 
     # defer_build: a model's validator is built when it first validates, not at import, so a
     # cold start builds only the models of the request it serves (the response models of the

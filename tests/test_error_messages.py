@@ -151,9 +151,9 @@ def test_the_english_message_is_the_one_raised() -> None:
 
 
 def test_docs_api_lists_every_code_with_both_messages() -> None:
-    text = (ROOT / "docs" / "api.md").read_text("utf-8")
+    text = (ROOT / "docs" / "API.md").read_text("utf-8")
     for code, entry in error_catalog().items():
         row = f"| `{code}` | {', '.join(map(str, entry['status']))} | {entry['en']} | {entry['th']} |"
-        assert row in text, f"docs/api.md, error codes: add or update\n{row}"
+        assert row in text, f"docs/API.md, error codes: add or update\n{row}"
     for sqlstate, cls in errors.SQLSTATE_ERRORS.items():
         assert f"`{cls.code}`" in text and (sqlstate in text or sqlstate[:4] in text), sqlstate

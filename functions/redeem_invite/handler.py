@@ -1,4 +1,4 @@
-"""POST /redeem-invite: link the caller to an inviter's invite code (docs/api.md)."""
+"""POST /redeem-invite: link the caller to an inviter's invite code (docs/API.md)."""
 
 from __future__ import annotations
 

@@ -69,7 +69,7 @@ def test_no_function_is_executable_by_public_or_anon(catalog):
     assert anon == []
 
 
-# docs/api.md's RPCs granted to `authenticated`, and the one helper search_readings (security
+# docs/API.md's RPCs granted to `authenticated`, and the one helper search_readings (security
 # invoker) calls: reading_search_terms normalizes a query with the private normalizer and reads
 # no table.
 AUTHENTICATED_RPCS = {
@@ -97,7 +97,7 @@ def test_authenticated_executes_exactly_the_api_rpcs(catalog):
 
 
 def test_owner_rights_functions_open_to_users_take_the_user_from_the_token(catalog):
-    # docs/architecture.md (security): a security definer function callable by a user must not
+    # docs/DESIGN.md (security): a security definer function callable by a user must not
     # accept a user id (anyone could pass someone else's); it reads auth.uid() instead.
     rows = catalog.execute(
         "select n.nspname || '.' || p.proname as name, p.prosrc,"

@@ -1,4 +1,4 @@
-"""RLS and grants as docs/api.md's REST surface, exercised the way PostgREST runs a request:
+"""RLS and grants as docs/API.md's REST surface, exercised the way PostgREST runs a request:
 `set_config('role', ...)` and `request.jwt.claims` local to one transaction.
 
 Every allowed case sits next to its denied twin: user A sees A's row and not B's; anon sees

@@ -1,4 +1,4 @@
-"""The data model's shape: prices seeded with the defaults of docs/architecture.md, and an index
+"""The data model's shape: prices seeded with the defaults of docs/DESIGN.md, and an index
 (unique where the design needs uniqueness) behind every access path of the design document and
 the flows."""
 

@@ -1,4 +1,4 @@
-"""Schema rules that an easy-looking schema gets wrong (docs/architecture.md, "Schema rules"):
+"""Schema rules that an easy-looking schema gets wrong (docs/DESIGN.md, "Schema rules"):
 search, invite codes, the ledger, policies and access checks, `updated_at`, card expiry, job
 owners; one test each."""
 

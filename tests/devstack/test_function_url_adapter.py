@@ -1,5 +1,5 @@
 """shared.http.adapter behind the function-URL server: the event a function URL sends becomes a
-typed request, and every failure becomes docs/api.md's error JSON with the request id."""
+typed request, and every failure becomes docs/API.md's error JSON with the request id."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Tenancy end to end: real access tokens from /session against the REST gateway under RLS.
 
-User A's token reads nothing of user B's in any table of docs/api.md, cannot change B's rows, cannot
+User A's token reads nothing of user B's in any table of docs/API.md, cannot change B's rows, cannot
 reach B's data through an RPC; anonymous requests see nothing; a user may change their own
 name and picture but never balances, tier or invite data. Effects are checked in the database.
 """
@@ -33,7 +33,7 @@ class Tenant:
     rows: dict[str, str]  # table → id of a row the tenant owns (or can see)
 
 
-# Every RPC of docs/api.md, with arguments that would act on data if the caller were let through.
+# Every RPC of docs/API.md, with arguments that would act on data if the caller were let through.
 def _rpc_calls(tenant: Tenant) -> dict[str, dict[str, object]]:
     return {
         "exchange_coins": {"coins": 100, "idempotency_key": uuid.uuid4().hex},

@@ -1,5 +1,5 @@
 """POST /redeem-invite through the function URL, the REST gateway and Redis (the local stack):
-every docs/api.md outcome, the rate limit, and what inviter and invitee then read over REST."""
+every docs/API.md outcome, the rate limit, and what inviter and invitee then read over REST."""
 
 from __future__ import annotations
 

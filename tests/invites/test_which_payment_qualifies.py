@@ -1,4 +1,4 @@
-"""Which of the invitee's payments qualifies the invite (docs/architecture.md: accepted "when the
+"""Which of the invitee's payments qualifies the invite (docs/DESIGN.md: accepted "when the
 invitee's first Stripe payment succeeds"): the outcome follows what happened at Stripe, never the
 order in which the webhooks arrive.
 

@@ -69,7 +69,7 @@ def test_the_rest_surface_is_what_authenticated_is_granted(catalog_db, catalog) 
             if p.startswith("/rest/v1/rpc/")}
     assert tables == readable
     assert rpcs == callable_
-    # The app's surface (docs/api.md) is all there.
+    # The app's surface (docs/API.md) is all there.
     assert {"users", "wallet_transactions", "payments", "user_payment_methods", "tarot_readings",
             "jobs", "job_attempts", "user_invites"} <= tables
     assert {"exchange_coins", "search_readings", "reading_status", "set_default_payment_method",
@@ -198,7 +198,7 @@ def test_the_docs_page_and_its_assets_are_served_locally() -> None:
 
 
 def test_docs_api_names_every_rest_table_and_rpc(catalog) -> None:
-    text = (ROOT / "docs" / "api.md").read_text("utf-8")
+    text = (ROOT / "docs" / "API.md").read_text("utf-8")
     for table in catalog.tables:
         assert f"`{table.name}`" in text, table.name
     for function in catalog.functions:
