@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -171,6 +172,31 @@ def gw_database(database_factory: Callable[..., str]) -> str:
         dbname = urlsplit(url).path.lstrip("/")
         conn.execute(f'alter role gw_hasty in database "{dbname}" set statement_timeout = 300')
     return url
+
+
+def database_with(database_factory: Callable[..., str], sql: str) -> str:
+    """A fresh database (no migrations) holding the schema `sql` creates."""
+    url = database_factory(migrate=False)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(sql)
+    return url
+
+
+@contextmanager
+def gateway_serving(database_url: str, name: str, pool_max: int = 2) -> Iterator[str]:
+    """A gateway in front of `database_url`, as `authenticator`; yields its `/rest/v1` URL."""
+    settings = GatewaySettings(database_url=login_url(database_url, "authenticator"),
+                               jwt_secret=GW_SECRET, pool_max=pool_max)
+    with ServerThread(create_app(settings), name=name) as server:
+        yield server.url + "/rest/v1"
+
+
+@contextmanager
+def authorized_client(rest_url: str) -> Iterator[httpx.Client]:
+    """A client of `rest_url` with an access token of the authenticated user."""
+    with httpx.Client(base_url=rest_url, headers={"Authorization": f"Bearer {mint()}"},
+                      timeout=20) as client:
+        yield client
 
 
 @pytest.fixture(scope="session")

@@ -12,9 +12,14 @@ import psycopg
 import pytest
 from postgrest import SyncPostgrestClient
 
-from devstack.gateway import GatewaySettings, create_app
-from devstack.serve import ServerThread
-from tests.devstack.conftest import ALICE, BOB, GW_SECRET, login_url, mint
+from tests.devstack.conftest import (
+    ALICE,
+    BOB,
+    authorized_client,
+    database_with,
+    gateway_serving,
+    mint,
+)
 
 EMBED_SQL = """
 create table public.people (
@@ -111,25 +116,18 @@ language sql stable as $$ select * from public.orders order by id $$;
 
 @pytest.fixture(scope="module")
 def embed_db(database_factory: Any) -> str:
-    url: str = database_factory(migrate=False)
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(EMBED_SQL)
-    return url
+    return database_with(database_factory, EMBED_SQL)
 
 
 @pytest.fixture(scope="module")
 def embed_url(embed_db: str) -> Iterator[str]:
-    url = embed_db
-    settings = GatewaySettings(database_url=login_url(url, "authenticator"),
-                               jwt_secret=GW_SECRET, pool_max=2)
-    with ServerThread(create_app(settings), name="gateway-embed") as server:
-        yield server.url + "/rest/v1"
+    with gateway_serving(embed_db, "gateway-embed") as url:
+        yield url
 
 
 @pytest.fixture()
 def api(embed_url: str) -> Iterator[httpx.Client]:
-    headers = {"Authorization": f"Bearer {mint()}"}
-    with httpx.Client(base_url=embed_url, headers=headers, timeout=20) as client:
+    with authorized_client(embed_url) as client:
         yield client
 
 

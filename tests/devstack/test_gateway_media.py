@@ -11,9 +11,12 @@ import httpx
 import psycopg
 import pytest
 
-from devstack.gateway import GatewaySettings, create_app
-from devstack.serve import ServerThread
-from tests.devstack.conftest import GW_SECRET, login_url, mint
+from tests.devstack.conftest import (
+    authorized_client,
+    database_with,
+    gateway_serving,
+    mint,
+)
 
 MEDIA_SQL = """
 create table public.entries (
@@ -30,25 +33,18 @@ insert into public.entries (label, qty, note) values ('plain', 2, null), ('a,b "
 
 @pytest.fixture(scope="module")
 def media_db(database_factory: Any) -> str:
-    url: str = database_factory(migrate=False)
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(MEDIA_SQL)
-    return url
+    return database_with(database_factory, MEDIA_SQL)
 
 
 @pytest.fixture(scope="module")
 def media_url(media_db: str) -> Iterator[str]:
-    url = media_db
-    settings = GatewaySettings(database_url=login_url(url, "authenticator"),
-                               jwt_secret=GW_SECRET, pool_max=2)
-    with ServerThread(create_app(settings), name="gateway-media") as server:
-        yield server.url + "/rest/v1"
+    with gateway_serving(media_db, "gateway-media") as url:
+        yield url
 
 
 @pytest.fixture()
 def api(media_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=media_url, headers={"Authorization": f"Bearer {mint()}"},
-                      timeout=20) as client:
+    with authorized_client(media_url) as client:
         yield client
 
 

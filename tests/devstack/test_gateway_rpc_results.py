@@ -8,12 +8,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 
-from devstack.gateway import GatewaySettings, create_app
-from devstack.serve import ServerThread
-from tests.devstack.conftest import GW_SECRET, login_url, mint
+from tests.devstack.conftest import (
+    authorized_client,
+    database_with,
+    gateway_serving,
+)
 
 RPC_SQL = """
 create table public.cards (id int primary key, arcana text not null, name text not null,
@@ -49,19 +50,13 @@ create function public.keys_of(jsonb) returns int language sql immutable as $$
 
 @pytest.fixture(scope="module")
 def rpc_url(database_factory: Any) -> Iterator[str]:
-    url = database_factory(migrate=False)
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(RPC_SQL)
-    settings = GatewaySettings(database_url=login_url(url, "authenticator"),
-                               jwt_secret=GW_SECRET, pool_max=2)
-    with ServerThread(create_app(settings), name="gateway-rpc") as server:
-        yield server.url + "/rest/v1"
+    with gateway_serving(database_with(database_factory, RPC_SQL), "gateway-rpc") as url:
+        yield url
 
 
 @pytest.fixture()
 def api(rpc_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=rpc_url, headers={"Authorization": f"Bearer {mint()}"},
-                      timeout=20) as client:
+    with authorized_client(rpc_url) as client:
         yield client
 
 
