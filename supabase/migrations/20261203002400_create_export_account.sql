@@ -5,7 +5,8 @@
 -- tables' RLS policies decide what is theirs (the same policies that guard the REST API), and
 -- no filter here can widen or narrow that. The other party of an invite appears by id only
 -- (the invite code of the row belongs to the inviter and is left out); saved cards by brand,
--- last 4 digits and expiry only.
+-- last 4 digits and expiry only. The refunds and disputes of the user's payments are read
+-- under the policies of 20261203008000_let_users_read_their_refunds_and_disputes.
 
 create function public.export_account()
 returns jsonb
@@ -39,6 +40,12 @@ begin
     'payments', coalesce((
       select pg_catalog.jsonb_agg(pg_catalog.to_jsonb(p) order by p.created_at, p.id)
         from public.payments p), '[]'::jsonb),
+    'refunds', coalesce((
+      select pg_catalog.jsonb_agg(pg_catalog.to_jsonb(r) order by r.created_at, r.id)
+        from public.payment_refunds r), '[]'::jsonb),
+    'disputes', coalesce((
+      select pg_catalog.jsonb_agg(pg_catalog.to_jsonb(d) order by d.created_at, d.id)
+        from public.payment_disputes d), '[]'::jsonb),
     'ledger', coalesce((
       select pg_catalog.jsonb_agg(pg_catalog.to_jsonb(t) order by t.seq)
         from public.wallet_transactions t), '[]'::jsonb),
