@@ -27,6 +27,6 @@ def erase(call: Call[DeleteAccountRequest]) -> Response:
 handler = serve(
     Endpoint("GET", "/export", export, auth="user", rate_limit="account"),
     # A repeated deletion with the same token answers with the first erasure.
-    Endpoint("DELETE", "/", erase, auth="user-or-erased", body="shared.account:DeleteAccountRequest",
-             rate_limit="account"),
+    Endpoint("DELETE", "/", erase, auth="user-or-erased",
+             body="shared.account:DeleteAccountRequest", rate_limit="account"),
     function="account")
