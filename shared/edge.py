@@ -1,10 +1,11 @@
 """The declarative edge: a function's endpoints by method and path, and what each needs.
 
-An `Endpoint` names its method, its path (`/`, `/export`, `/{id}`, or `*` for any), who may call it, the body
-model (as "module:Class", imported by the first request that parses it), whether an
-Idempotency-Key is optional or required, and its rate-limit scope. `serve` turns a function's endpoints into its Lambda handler (through `shared.http.adapter`, the one
-error mapping), doing for every endpoint, in this order: find the path (404) and the method
-(405), verify or authenticate the caller (401), parse the body (422), read the Idempotency-Key (422,
+An `Endpoint` names its method, its path (`/`, `/export`, `/{id}`, or `*` for any), who may
+call it, the body model (as "module:Class", imported by the first request that parses it),
+whether an Idempotency-Key is optional or required, and its rate-limit scope. `serve` turns a
+function's endpoints into its Lambda handler (through `shared.http.adapter`, the one error
+mapping), doing for every endpoint, in this order: find the path (404) and the method (405),
+verify or authenticate the caller (401), parse the body (422), read the Idempotency-Key (422,
 shared/idempotency.py), count the request against the caller's rate limit (429), then call the
 endpoint's use case with a `Call`. Use cases never see HTTP.
 
