@@ -1,21 +1,28 @@
 """The declarative edge: a function's endpoints by method and path, and what each needs.
 
-An `Endpoint` names its method, its path (`/`, `/export`, `/{id}`, or `*` for any), who may call it, the body
-model, whether an Idempotency-Key is optional or required, and its rate-limit scope. `serve`
-turns a function's endpoints into its Lambda handler (through `shared.http.adapter`, the one
-error mapping), doing for every endpoint, in this order: find the path (404) and the method
-(405), verify or authenticate the caller (401), parse the body (422), read the Idempotency-Key (422,
+An `Endpoint` names its method, its path (`/`, `/export`, `/{id}`, or `*` for any), who may
+call it, the body model (as "module:Class", imported by the first request that parses it),
+whether an Idempotency-Key is optional or required, and its rate-limit scope. `serve` turns a
+function's endpoints into its Lambda handler (through `shared.http.adapter`, the one error
+mapping), doing for every endpoint, in this order: find the path (404) and the method (405),
+verify or authenticate the caller (401), parse the body (422), read the Idempotency-Key (422,
 shared/idempotency.py), count the request against the caller's rate limit (429), then call the
 endpoint's use case with a `Call`. Use cases never see HTTP.
+
+Importing a handler defines no pydantic model: defining the first model class imports pydantic's
+model machinery (about a quarter of a naive `import supabase, stripe, pydantic`), so the body
+models, `NoBody` and the use cases are imported when the first request needs them
+(`python -m benchmarks.handler_imports`; tests/ops/test_cold_imports.py keeps it so).
 """
 
 from __future__ import annotations
 
+import functools
+import importlib
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
-
-from pydantic import BaseModel, ConfigDict
 
 from shared import idempotency
 from shared.bootstrap import services
@@ -23,11 +30,14 @@ from shared.errors import MethodNotAllowed, NotFound
 from shared.http import FunctionUrlRequest, Response, adapter
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
     from shared.access_tokens import AuthenticatedUser
 
-BodyT = TypeVar("BodyT", bound=BaseModel)
+BodyT = TypeVar("BodyT", bound="BaseModel")
 # The path of a function with one endpoint: its URL answers on every path below it.
 ANY_PATH = "*"
+_MODEL_REF = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
 
 
 @dataclass(frozen=True)
@@ -47,12 +57,6 @@ class Call(Generic[BodyT]):
         return self.user
 
 
-class NoBody(BaseModel):
-    """The body of an endpoint that reads none."""
-
-    model_config = ConfigDict(defer_build=True)
-
-
 @dataclass(frozen=True)
 class Endpoint:
     method: str
@@ -62,10 +66,19 @@ class Endpoint:
     auth: Literal["user", "user-or-erased"] | None = None
     # A check of a caller that is not a user (a signature over the request), made first.
     verify: Callable[[FunctionUrlRequest], None] | None = None
-    body: type[BaseModel] | None = None
+    # The body model: the class, or "module:Class" to import it on the first request.
+    body: type[BaseModel] | str | None = None
     allow_empty_body: bool = False
     idempotency: Literal["optional", "required"] | None = None
     rate_limit: str | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.body, str) and not _MODEL_REF.fullmatch(self.body):
+            raise ValueError(f"body {self.body!r} is not a 'module:Class' name")
+
+    def body_model(self) -> type[BaseModel] | None:
+        """The body model, imported (once) when named by "module:Class"."""
+        return _import_model(self.body) if isinstance(self.body, str) else self.body
 
     def match(self, segments: Sequence[str]) -> dict[str, str] | None:
         """The path parameters when `segments` is this endpoint's path, else None."""
@@ -81,6 +94,17 @@ class Endpoint:
             elif expected != actual:
                 return None
         return params
+
+
+@functools.cache
+def _import_model(name: str) -> type[BaseModel]:
+    from pydantic import BaseModel
+
+    module, _, attribute = name.partition(":")
+    model = getattr(importlib.import_module(module), attribute)
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        raise TypeError(f"{name} is not a pydantic model")
+    return model
 
 
 def _dispatch(endpoints: Sequence[Endpoint], request: FunctionUrlRequest) -> Response:
@@ -101,9 +125,13 @@ def _dispatch(endpoints: Sequence[Endpoint], request: FunctionUrlRequest) -> Res
         from shared.access_tokens import authenticate
 
         user = authenticate(request, allow_erased=endpoint.auth == "user-or-erased")
-    body: BaseModel = NoBody()
-    if endpoint.body is not None:
-        body = request.json_body(endpoint.body, allow_empty=endpoint.allow_empty_body)
+    model = endpoint.body_model()
+    if model is None:
+        from shared.request_model import NoBody
+
+        body: BaseModel = NoBody()
+    else:
+        body = request.json_body(model, allow_empty=endpoint.allow_empty_body)
     key = None
     if endpoint.idempotency == "required":
         key = idempotency.required_key(request.header("idempotency-key"))
@@ -118,6 +146,12 @@ def _dispatch(endpoints: Sequence[Endpoint], request: FunctionUrlRequest) -> Res
                                 params=matched[1]))
 
 
+# The endpoints of every function served in this process, by function name (for checks of
+# what they declare, such as the body models they name).
+SERVED: dict[str, tuple[Endpoint, ...]] = {}
+
+
 def serve(*endpoints: Endpoint, function: str) -> Callable[[Mapping[str, Any], Any], Response]:
     """The Lambda handler of a function's endpoints, built once per container."""
+    SERVED[function] = endpoints
     return adapter(lambda request: _dispatch(endpoints, request), function=function)

@@ -17,18 +17,18 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
-
-from pydantic import BaseModel
-from pydantic import ValidationError as PydanticValidationError
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from shared import observability
 from shared.errors import AppError, InvalidJson, PayloadTooLarge, ValidationFailed
 
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
 logger = logging.getLogger("mimivibe")
 
 MAX_BODY_BYTES = 64 * 1024
-ModelT = TypeVar("ModelT", bound=BaseModel)
+ModelT = TypeVar("ModelT", bound="BaseModel")
 Response = dict[str, Any]
 
 
@@ -98,6 +98,9 @@ class FunctionUrlRequest:
 
     def json_body(self, model: type[ModelT], *, allow_empty: bool = False) -> ModelT:
         """Parse the body with `model`; malformed JSON or fields → 422 `validation_error`."""
+        # pydantic is imported with the first body, not with the handler (shared/edge.py).
+        from pydantic import ValidationError as PydanticValidationError
+
         if not self.body.strip():
             if allow_empty:
                 return model()
@@ -129,6 +132,10 @@ def json_response(
     if body is None:
         out_headers.pop("content-type")
         return {"statusCode": status, "headers": out_headers, "body": "", "isBase64Encoded": False}
+    # Imported here, not with the handler: by the first response a model or the settings have
+    # imported it anyway.
+    from pydantic import BaseModel
+
     payload = body.model_dump(mode="json") if isinstance(body, BaseModel) else body
     return {
         "statusCode": status,

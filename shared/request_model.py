@@ -33,3 +33,9 @@ class RequestModel(BaseModel):
         if _has_nul(data):
             raise ValueError("text must not contain NUL (U+0000) characters")
         return data
+
+
+class NoBody(BaseModel):
+    """The body of an endpoint that reads none."""
+
+    model_config = ConfigDict(defer_build=True)

@@ -101,3 +101,25 @@ def test_an_optional_key_may_be_left_out_and_a_verifier_runs_first():
     ok = handler(event("POST", body={"n": 2}, **{"x-signature": "good"}), None)
     assert json.loads(ok["body"])["key"] is None
     assert seen == ["POST", "POST"]
+
+
+def test_a_body_named_by_module_and_class_parses_like_the_class_itself(token):
+    handler = serve(Endpoint("POST", "/", answer, auth="user", body="tests.test_edge:Body"),
+                    function="create-reading")
+    auth = {"authorization": f"Bearer {token}"}
+
+    ok = handler(event("POST", body={"n": "4"}, **auth), None)
+    assert json.loads(ok["body"])["body"] == {"n": 4}
+    assert status_and_code(handler(event("POST", body={"n": 1, "m": 2}, **auth), None)) == \
+        (422, "validation_error")
+
+
+def test_a_body_name_must_be_module_and_class_and_name_a_model(token):
+    with pytest.raises(ValueError, match="module:Class"):
+        Endpoint("POST", "/", answer, body="tests.test_edge.Body")
+    handler = serve(Endpoint("POST", "/", answer, auth="user", body="tests.test_edge:answer"),
+                    function="create-reading")
+    auth = {"authorization": f"Bearer {token}"}
+    # A name of something else fails its request as a 500, never as a parsed body.
+    assert status_and_code(handler(event("POST", body={"n": 1}, **auth), None)) == \
+        (500, "internal_error")

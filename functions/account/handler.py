@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from shared.account import DeleteAccountRequest
 from shared.bootstrap import services
 from shared.edge import Call, Endpoint, serve
 from shared.http import Response, json_response, preferred_language
+
+if TYPE_CHECKING:
+    from shared.account import DeleteAccountRequest
 
 
 def export(call: Call[Any]) -> Response:
@@ -25,6 +27,6 @@ def erase(call: Call[DeleteAccountRequest]) -> Response:
 handler = serve(
     Endpoint("GET", "/export", export, auth="user", rate_limit="account"),
     # A repeated deletion with the same token answers with the first erasure.
-    Endpoint("DELETE", "/", erase, auth="user-or-erased", body=DeleteAccountRequest,
-             rate_limit="account"),
+    Endpoint("DELETE", "/", erase, auth="user-or-erased",
+             body="shared.account:DeleteAccountRequest", rate_limit="account"),
     function="account")

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from shared.bootstrap import services
 from shared.edge import ANY_PATH, Call, Endpoint, serve
 from shared.http import Response, json_response
-from shared.readings import CreateReadingRequest
+
+if TYPE_CHECKING:
+    from shared.readings import CreateReadingRequest
 
 
 def create(call: Call[CreateReadingRequest]) -> Response:
@@ -15,6 +19,6 @@ def create(call: Call[CreateReadingRequest]) -> Response:
 
 
 handler = serve(
-    Endpoint("POST", ANY_PATH, create, auth="user", body=CreateReadingRequest,
+    Endpoint("POST", ANY_PATH, create, auth="user", body="shared.readings:CreateReadingRequest",
              idempotency="required", rate_limit="create-reading"),
     function="create-reading")

@@ -5,17 +5,20 @@
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from shared.bootstrap import services
-from shared.consumer import ConsumeRequest
-from shared.consumer_config import FUNCTION_TIMEOUT_SECONDS
 from shared.edge import ANY_PATH, Call, Endpoint, serve
 from shared.http import FunctionUrlRequest, Response, json_response
-from shared.settings import get_settings
+
+if TYPE_CHECKING:
+    from shared.consumer import ConsumeRequest
 
 
 def consumer_url(request: FunctionUrlRequest) -> str:
     """The URL QStash was asked to call: configured, else this function URL's own address."""
+    from shared.settings import get_settings
+
     configured = get_settings().job_consumer_url
     if configured:
         return configured
@@ -31,6 +34,8 @@ def consume(call: Call[ConsumeRequest]) -> Response:
         return json_response(200, services().reconciler.run(since=since))
     if body.task == "expire_invites":
         return json_response(200, services().invites.expire_pending())
+    from shared.consumer_config import FUNCTION_TIMEOUT_SECONDS
+
     # Without a Lambda context (a local call), the budget is the function's timeout.
     deadline = request.deadline or time.monotonic() + FUNCTION_TIMEOUT_SECONDS
     report = services().job_consumer.run(deadline=deadline, max_jobs=body.max_jobs)
@@ -43,6 +48,6 @@ def verify_signature(request: FunctionUrlRequest) -> None:
 
 
 handler = serve(
-    Endpoint("POST", ANY_PATH, consume, verify=verify_signature, body=ConsumeRequest,
+    Endpoint("POST", ANY_PATH, consume, verify=verify_signature, body="shared.consumer:ConsumeRequest",
              allow_empty_body=True),
     function="job-consumer")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.bootstrap import services
 from shared.edge import Call, Endpoint, serve
 from shared.http import Response, json_response
-from shared.payment_methods import SetupRequest
+
+if TYPE_CHECKING:
+    from shared.payment_methods import SetupRequest
 
 
 def setup(call: Call[SetupRequest]) -> Response:
@@ -21,7 +23,7 @@ def remove(call: Call[Any]) -> Response:
 
 
 handler = serve(
-    Endpoint("POST", "/setup", setup, auth="user", body=SetupRequest, allow_empty_body=True,
+    Endpoint("POST", "/setup", setup, auth="user", body="shared.payment_methods:SetupRequest", allow_empty_body=True,
              idempotency="optional", rate_limit="payment-methods"),
     Endpoint("DELETE", "/{id}", remove, auth="user", rate_limit="payment-methods"),
     function="payment-methods")

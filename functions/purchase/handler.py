@@ -3,10 +3,14 @@ the webhook)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from shared.bootstrap import services
 from shared.edge import ANY_PATH, Call, Endpoint, serve
 from shared.http import Response, json_response
-from shared.payments import PurchaseRequest
+
+if TYPE_CHECKING:
+    from shared.payments import PurchaseRequest
 
 
 def purchase(call: Call[PurchaseRequest]) -> Response:
@@ -16,6 +20,6 @@ def purchase(call: Call[PurchaseRequest]) -> Response:
 
 
 handler = serve(
-    Endpoint("POST", ANY_PATH, purchase, auth="user", body=PurchaseRequest, idempotency="optional",
+    Endpoint("POST", ANY_PATH, purchase, auth="user", body="shared.payments:PurchaseRequest", idempotency="optional",
              rate_limit="purchase"),
     function="purchase")

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from shared.bootstrap import services
 from shared.edge import ANY_PATH, Call, Endpoint, serve
 from shared.http import Response, json_response
-from shared.invites import RedeemInviteRequest
+
+if TYPE_CHECKING:
+    from shared.invites import RedeemInviteRequest
 
 
 def redeem(call: Call[RedeemInviteRequest]) -> Response:
@@ -13,6 +17,6 @@ def redeem(call: Call[RedeemInviteRequest]) -> Response:
 
 
 handler = serve(
-    Endpoint("POST", ANY_PATH, redeem, auth="user", body=RedeemInviteRequest,
+    Endpoint("POST", ANY_PATH, redeem, auth="user", body="shared.invites:RedeemInviteRequest",
              rate_limit="redeem-invite"),
     function="redeem-invite")

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from shared.bootstrap import services
 from shared.edge import ANY_PATH, Call, Endpoint, serve
 from shared.http import Response, json_response
-from shared.sessions import SessionRequest
+
+if TYPE_CHECKING:
+    from shared.sessions import SessionRequest
 
 
 def start(call: Call[SessionRequest]) -> Response:
@@ -14,5 +18,5 @@ def start(call: Call[SessionRequest]) -> Response:
     return json_response(200, session, {"Cache-Control": "no-store"})
 
 
-handler = serve(Endpoint("POST", ANY_PATH, start, body=SessionRequest, allow_empty_body=True),
+handler = serve(Endpoint("POST", ANY_PATH, start, body="shared.sessions:SessionRequest", allow_empty_body=True),
                 function="session")
