@@ -74,7 +74,7 @@ def scalar(rows: list[tuple[Any, ...]]) -> int:
 def probe_ids(conn: psycopg.Connection[Any]) -> dict[str, Any]:
     """Ids the paths use, the same user numbers at every size; adds the probe rows it needs."""
     ids: dict[str, Any] = {"power": user_number(conn, 1), "typical": user_number(conn, TYPICAL)}
-    # A due job's id (queued, never streamed) and jobs already on the stream.
+    # A due job's id (queued, never rung by the sweep).
     ids["due_job"] = conn.execute(
         "select id from public.jobs where status = 'queued' and enqueued_at is null"
         " order by created_at limit 1").fetchone()[0]  # type: ignore[index]
@@ -112,11 +112,6 @@ def _claim(conn: psycopg.Connection[Any], ids: dict[str, Any]) -> dict[str, Any]
     conn.execute("select public.claim_reading_jobs(array[%s]::uuid[], 'bench', 240)",
                  (ids["due_job"],))
     return ids
-
-
-def _swept(conn: psycopg.Connection[Any], ids: dict[str, Any]) -> dict[str, Any]:
-    row = conn.execute("select public.reading_jobs_to_enqueue(100, 10, 300)").fetchone()
-    return {**ids, "swept": [str(j) for j in row[0]]}  # type: ignore[index]
 
 
 def _purchase(conn: psycopg.Connection[Any], ids: dict[str, Any]) -> dict[str, Any]:
@@ -230,9 +225,6 @@ def service_paths() -> list[Path]:
         Path("create_reading_job", svc,
              "select public.create_reading_job(%s, 'bench-key', 'bench-hash', 'ความรัก', 3)",
              params=lambda ids: (ids["typical"],)),
-        Path("mark_reading_jobs_enqueued", svc,
-             "select public.mark_reading_jobs_enqueued(array[%s]::uuid[])",
-             params=lambda ids: (ids["due_job"],), returned=scalar),
         Path("claim_reading_jobs", svc,
              "select public.claim_reading_jobs(array[%s]::uuid[], 'bench', 240)",
              params=lambda ids: (ids["due_job"],), returned=json_length),
@@ -240,9 +232,6 @@ def service_paths() -> list[Path]:
              params=lambda ids: (_reading_result(ids),), prepare=_claim, returned=json_length),
         Path("reading_jobs_to_enqueue (sweep)", svc,
              "select public.reading_jobs_to_enqueue(100, 10, 300)", returned=json_length),
-        Path("release_reading_jobs_enqueued", svc,
-             "select public.release_reading_jobs_enqueued(%s::uuid[])",
-             params=lambda ids: (ids["swept"],), prepare=_swept, returned=scalar),
         Path("expire_pending_invites", svc, "select public.expire_pending_invites()",
              returned=scalar),
         Path("queue_health", svc, "select * from public.queue_health()", returned=counted),

@@ -8,9 +8,9 @@ REST gateway and a Redis behind the Upstash bridge (both in this process), creat
 the create-reading SQL function and streams them. Then:
 
 1. one consumer invocation drains them all: jobs/s end to end;
-2. the same work split into its parts, on fresh jobs and a fresh stream: a stream read of a
-   batch (XREADGROUP), the SQL claim of a batch, the offline pipeline per job, the SQL finish of
-   a batch, and the acknowledgement of a batch (XACK + XDEL in one pipeline).
+2. the same work split into its parts, on fresh jobs and a fresh stream: taking a batch of
+   doorbells off the stream (XREADGROUP with NOACK, then XDEL), the SQL claim of a batch, the
+   offline pipeline per job and the SQL finish of a batch.
 
 The parts add up to what a batch cannot avoid; the gap to (1) is the consumer's own overhead.
 """
@@ -115,8 +115,7 @@ def run(database_url: str, jobs: int, batch: int, tmp: Path) -> None:
         rate = report.claimed / (report.duration_ms / 1000)
 
         # 2. The parts, batch by batch, on fresh jobs.
-        parts: dict[str, list[float]] = {"read": [], "claim": [], "pipeline": [], "finish": [],
-                                         "ack": []}
+        parts: dict[str, list[float]] = {"read": [], "claim": [], "pipeline": [], "finish": []}
         queue = ReadingQueue(client, stream="bench:parts")
         queue.enqueue(_create_jobs(database_url, jobs))
         service = database.service
@@ -147,20 +146,17 @@ def run(database_url: str, jobs: int, batch: int, tmp: Path) -> None:
             finish_params: dict[str, Any] = {"p_results": results}
             with _timed(parts["finish"]):
                 service.rpc("finish_reading_jobs", finish_params).execute()
-            with _timed(parts["ack"]):
-                queue.ack(e.entry_id for e in entries)
 
-        per_batch = sum(statistics.median(parts[k]) for k in ("read", "claim", "finish", "ack"))
+        per_batch = sum(statistics.median(parts[k]) for k in ("read", "claim", "finish"))
         per_job = per_batch / batch + statistics.median(parts["pipeline"])
         print(f"jobs: {jobs}, batch size: {batch} (gateway and Upstash bridge in this process)")
         print(f"one consumer invocation: {report.claimed} jobs in {report.duration_ms} ms "
               f"= {rate:7.1f} jobs/s ({report.succeeded} succeeded)")
         print("median cost of the parts:")
-        print(f"  XREADGROUP of a batch      {_ms(parts['read'])}")
+        print(f"  XREADGROUP + XDEL, batch   {_ms(parts['read'])}")
         print(f"  SQL claim of a batch       {_ms(parts['claim'])}")
         print(f"  offline pipeline per job   {_ms(parts['pipeline'])}")
         print(f"  SQL finish of a batch      {_ms(parts['finish'])}")
-        print(f"  XACK + XDEL of a batch     {_ms(parts['ack'])}")
         print(f"parts alone allow {1 / per_job:7.1f} jobs/s; the consumer reaches "
               f"{rate * per_job:.0%} of that")
 

@@ -31,7 +31,7 @@ NOISY = ("httpx", "httpcore", "uvicorn.error")
 
 
 # The counters of the job consumer's report; a run where all are zero did no work.
-CONSUMER_WORK = ("claimed", "succeeded", "retried", "dead_lettered", "reclaimed", "requeued",
+CONSUMER_WORK = ("claimed", "succeeded", "retried", "dead_lettered", "requeued",
                  "expired_invites")
 
 

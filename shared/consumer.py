@@ -1,19 +1,25 @@
 """The job-consumer use case: one invocation drains what it can of the reading queue in time.
 
-Order of work: take over stream entries a dead consumer left pending (XAUTOCLAIM), put back in
-the stream the jobs Postgres says are due (retries, jobs that never reached the stream, expired
-leases), retry due account cleanups, then read and process batches until the queue is empty, the
-job limit is reached or the time left would not cover another batch.
+Postgres holds the lease; the stream is a doorbell (shared/queue.py, docs/DESIGN.md). Reading
+an entry takes nothing: it is gone from the stream as it is read, and only the claim in SQL
+decides who works on a job, for one lease (`ConsumerConfig.lease_seconds`). The one rule and
+its one timeout live in `claim_reading_jobs`.
 
-A batch is: claim the jobs in SQL (one round trip), run the pipeline for each claimed job,
-record every outcome in SQL (one round trip), then acknowledge the batch's stream entries (one
-round trip), only after that commit. Entries whose job needs nothing from this worker (already
-finished, leased by a live worker, retry not yet due) are acknowledged too: Postgres remembers
-the job, and the sweep streams it again when it is due.
+Order of work: check the stream's group, ring again the jobs Postgres says are due (the sweep:
+never rung, rung but not claimed within a lease, lease expired, retry due), retry due account
+cleanups, then read and process batches until the stream is empty, the job limit is reached or
+the time left would not cover another batch.
+
+A batch is: read its doorbells (they leave the stream), claim the jobs in SQL (one round trip),
+run the pipeline for each claimed job, record every outcome in SQL (one round trip). A doorbell
+for a job that needs nothing from this worker (already finished, leased by a live worker, retry
+not yet due) is simply dropped: Postgres remembers the job, and the sweep rings it when it is
+due. A doorbell lost anywhere (Redis emptied, a consumer killed between read and claim, a failed
+push) is rung again by a later sweep.
 
 When the queue had to create the stream's group again (Redis was flushed or replaced), the
-entries of the lost stream are gone: that run's sweep streams every open job again at once,
-not only those whose entry went stale. A failure that no retry can cure (the pipeline refuses
+doorbells of the lost stream are gone: that run's sweep rings every open job at once, not only
+those whose doorbell went unanswered. A failure that no retry can cure (the pipeline refuses
 the job's own data: a validation or value error) is reported as not retryable, so the job is
 dead-lettered and refunded at once instead of after every attempt.
 """
@@ -54,7 +60,6 @@ __all__ = ["ConsumeRequest", "ConsumerConfig", "ConsumerReport", "JobConsumer"]
 CLAIM_FUNCTION = "claim_reading_jobs"
 FINISH_FUNCTION = "finish_reading_jobs"
 SWEEP_FUNCTION = "reading_jobs_to_enqueue"
-RELEASE_FUNCTION = "release_reading_jobs_enqueued"
 QUEUE_HEALTH_FUNCTION = "queue_health"
 _CLAIMS = TypeAdapter(list[Claim])
 _FINISHED = TypeAdapter(list[Finished])
@@ -77,7 +82,6 @@ class ConsumerReport(BaseModel):
     succeeded: int = 0
     retried: int = 0
     dead_lettered: int = 0
-    reclaimed: int = 0
     requeued: int = 0
     duration_ms: int = 0
 
@@ -126,13 +130,9 @@ class JobConsumer:
                            "housekeeping only", deadline - started, cfg.job_budget_seconds,
                            cfg.reserve_seconds)
 
-        backlog: list[StreamEntry] = []
-        stream_up = self._stream_step("reclaim", lambda: backlog.extend(self._queue.reclaim(
-            self.consumer_name, cfg.visibility_timeout_seconds * 1000,
-            min(limit, cfg.batch_size * 10))))
-        report.reclaimed = len(backlog)
+        # Every open job again when the stream was lost, else only what is due or unanswered.
+        stream_up = self._stream_step("check", self._queue.check_group)
         if stream_up:
-            # Every open job again when the stream was lost, else only what is due or stale.
             everything = self._queue.recreated
             stream_up = self._stream_step("sweep", lambda: self._sweep(report, everything))
             if stream_up and everything:
@@ -142,17 +142,16 @@ class JobConsumer:
             account_cleanup.sweep_account_cleanups(self._database, self._account_cleanup)
 
         if stream_up:
-            self._stream_step("drain", lambda: self._drain(deadline, limit, backlog, worker_id,
-                                                           report))
+            self._stream_step("drain", lambda: self._drain(deadline, limit, worker_id, report))
         self._record_queue_health()
         observability.record_consumer_run(report.succeeded, report.retried,
-                                          report.dead_lettered, report.reclaimed)
+                                          report.dead_lettered)
         report.duration_ms = round((time.monotonic() - started) * 1000)
         return report
 
-    def _drain(self, deadline: float, limit: int, backlog: list[StreamEntry], worker_id: str,
+    def _drain(self, deadline: float, limit: int, worker_id: str,
                report: ConsumerReport) -> None:
-        """Reclaimed entries first, then new ones, batch by batch while time and limit allow."""
+        """Doorbells batch by batch while time and limit allow."""
         cfg = self.config
         per_job = cfg.job_budget_seconds
         while report.claimed < limit:
@@ -160,12 +159,10 @@ class JobConsumer:
             # Every job of a batch is claimed up front and finished after the last one ran:
             # the batch must end before the deadline and within each job's lease.
             count = min(cfg.batch_size, limit - report.claimed, int(room / per_job),
-                        int(cfg.visibility_timeout_seconds / per_job))
+                        int(cfg.lease_seconds / per_job))
             if count <= 0:
                 return
-            entries, backlog = backlog[:count], backlog[count:]
-            if len(entries) < count:
-                entries += self._queue.read(self.consumer_name, count - len(entries))
+            entries = self._queue.read(self.consumer_name, count)
             if not entries:
                 return
             batch_started = time.monotonic()
@@ -200,23 +197,20 @@ class JobConsumer:
 
     # -- housekeeping -----------------------------------------------------------------
     def _sweep(self, report: ConsumerReport, everything: bool = False) -> None:
+        """Ring the jobs SQL says are due. SQL stamps them as rung when it returns them; a push
+        that fails after that is not reported back: a doorbell unanswered for one lease is
+        rung again by a later sweep, whatever the reason it went unanswered."""
         cfg = self.config
         params: dict[str, Any] = {
             "p_limit": cfg.sweep_limit,
             # After a lost stream, even a job created a moment ago may have had its entry in it.
             "p_grace_secs": 0 if everything else cfg.sweep_grace_seconds,
-            "p_stale_secs": 0 if everything else max(cfg.visibility_timeout_seconds * 2, 60),
+            "p_stale_secs": 0 if everything else cfg.lease_seconds,
         }
         job_ids = [str(j) for j in self._rpc(SWEEP_FUNCTION, params) or []]
         if everything:
-            logger.warning("the stream was lost: %d open job(s) streamed again", len(job_ids))
-        try:
-            self._queue.enqueue(job_ids, request_path=False)
-        except Exception:
-            # Marked as streamed in SQL but not streamed: unmark them, so the next run (or the
-            # next one that reaches Redis) sends them at once instead of after p_stale_secs.
-            self._rpc(RELEASE_FUNCTION, {"p_job_ids": job_ids})
-            raise
+            logger.warning("the stream was lost: %d open job(s) rung again", len(job_ids))
+        self._queue.enqueue(job_ids, request_path=False)
         report.requeued = len(job_ids)
 
     # -- one batch --------------------------------------------------------------------
@@ -228,7 +222,7 @@ class JobConsumer:
         results: list[AttemptResult] = []
         if job_ids:
             params: dict[str, Any] = {"p_job_ids": job_ids, "p_worker_id": worker_id,
-                      "p_visibility_timeout_secs": self.config.visibility_timeout_seconds}
+                      "p_visibility_timeout_secs": self.config.lease_seconds}
             for claim in _CLAIMS.validate_python(self._rpc(CLAIM_FUNCTION, params) or []):
                 if claim.outcome == "claimed":
                     report.claimed += 1
@@ -247,11 +241,9 @@ class JobConsumer:
                     report.retried += 1
                 elif finished.outcome == "dead_lettered":
                     dead.append(finished)
-        # Committed: now the stream may forget these entries.
         if dead:
             report.dead_lettered += len(dead)
             self._queue.dead_letter([dead_letter_entry(d) for d in dead])
-        self._queue.ack(e.entry_id for e in entries)
         return len(results)
 
     def _attempt(self, claim: Claim) -> AttemptResult:

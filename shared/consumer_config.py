@@ -1,8 +1,9 @@
 """The job consumer's timing: how long a job may take, its lease, and the invocation's budget.
 
 These numbers only work together. A reading makes at most `MAX_CALLS_PER_READING` LLM calls
-of LLM_TIMEOUT_SECONDS each (three steps, each re-asked once). The lease (the visibility
-timeout) must outlast the longest job, or a second worker would take over a job that is still
+of LLM_TIMEOUT_SECONDS each (three steps, each re-asked once). The lease a claim takes in
+Postgres (VISIBILITY_TIMEOUT_SECONDS, the setting's name from before the stream became a
+doorbell) must outlast the longest job, or a second worker would take over a job that is still
 running; one job plus the reserve must fit in the Lambda's timeout, or no job could ever start.
 `consumer_config` checks both when the consumer is built, so a bad combination fails at cold
 start with a message naming the settings, instead of double-running or starving jobs.
@@ -21,8 +22,8 @@ if TYPE_CHECKING:
 # The job-consumer's Lambda timeout in serverless.yml (tests/readings keeps the two equal); also
 # the budget of a call that comes without a Lambda context.
 FUNCTION_TIMEOUT_SECONDS = 300.0
-# What an invocation keeps for itself after its last batch: the SQL finish and the stream
-# acknowledgement of that batch, the queue-health query and the response.
+# What an invocation keeps for itself after its last batch: the SQL finish of that batch and its
+# dead letters, the queue-health query and the response.
 RESERVE_SECONDS = 2.0
 # A job's work besides its LLM calls: the deck lookup, prompt building, validation.
 JOB_OVERHEAD_SECONDS = 2.0
@@ -33,10 +34,11 @@ OFFLINE_JOB_SECONDS = 1.0
 @dataclass(frozen=True)
 class ConsumerConfig:
     batch_size: int = 10
-    # A claimed job's lease, and how long a stream entry may stay pending before another
-    # consumer takes it over; longer than the longest job (checked below). The default is
-    # VISIBILITY_TIMEOUT_SECONDS's (tests/readings/test_consumer_limits.py ties the two).
-    visibility_timeout_seconds: int = 240
+    # A claimed job's lease in Postgres, the one timeout of the job rule: longer than the longest
+    # job (checked below). Also how long a rung doorbell may go unanswered before the sweep
+    # rings again. The default is VISIBILITY_TIMEOUT_SECONDS's (tests/readings/
+    # test_consumer_limits.py ties the two).
+    lease_seconds: int = 240
     backoff_base_seconds: float = 10.0
     backoff_max_seconds: float = 3600.0
     sweep_limit: int = 200
@@ -51,9 +53,9 @@ class ConsumerConfig:
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.job_budget_seconds <= 0 or self.reserve_seconds < 0:
             raise ConfigError("The consumer needs a positive batch size and job budget.")
-        if self.visibility_timeout_seconds <= self.job_budget_seconds:
+        if self.lease_seconds <= self.job_budget_seconds:
             raise ConfigError(
-                f"The visibility timeout ({self.visibility_timeout_seconds} s) must exceed the "
+                f"The lease ({self.lease_seconds} s) must exceed the "
                 f"longest job ({self.job_budget_seconds:g} s)."
             )
 
@@ -82,7 +84,7 @@ def consumer_config(settings: Settings,
             / MAX_CALLS_PER_READING
         most = f": set LLM_TIMEOUT_SECONDS to at most {limit:g} or raise that timeout"
     try:
-        config = ConsumerConfig(visibility_timeout_seconds=settings.visibility_timeout_seconds,
+        config = ConsumerConfig(lease_seconds=settings.visibility_timeout_seconds,
                                 job_budget_seconds=job, reserve_seconds=RESERVE_SECONDS)
     except ConfigError as exc:
         # The lease rule is ConsumerConfig's; here it is said in the settings' own names.

@@ -1,24 +1,25 @@
-"""The reading queue: a Redis stream with one consumer group, over upstash-redis (REST).
+"""The reading queue: a Redis stream of doorbells with one consumer group, over upstash-redis (REST).
 
-The stream only delivers job ids; Postgres decides what an entry means (shared/consumer.py).
-An entry stays pending in the group until it is acknowledged, which the consumer does only
-after the SQL transaction that settled its job committed. Entries a dead consumer left pending
-are taken over with XAUTOCLAIM once they have been idle longer than the visibility timeout.
-Acknowledged entries are deleted as well, so the stream holds only undelivered or pending work.
-Every batch is one REST round trip (a pipeline where several commands are needed).
+An entry only says "this job may have work"; it holds nothing. Postgres holds the lease: the
+claim in SQL alone decides who works on a job (shared/consumer.py, docs/DESIGN.md). Reading
+takes the entries out at once: XREADGROUP with NOACK leaves nothing pending in the group, and
+the entries read are deleted in the next round trip, so the stream holds only unread doorbells.
+A doorbell lost anywhere (Redis emptied, a consumer killed between read and claim, a failed
+push) is rung again by the sweep in SQL; a duplicate one is harmless (the claim refuses a job
+that is leased or finished).
 
-Redis may lose the stream and its group (flushed, or a new empty instance): wherever Redis
-answers NOGROUP the group is created again, the call repeated once, and `take_recreated()`
-tells the consumer to stream every open job again from Postgres (the entries that were in the
-lost stream are gone). Producing on a request path skips Redis for a few seconds after it failed
-(`shared.redis.redis_outage`), so an outage costs one request at most about a second.
+Redis may lose the stream and its group (flushed, or a new empty instance): the consumer checks
+the group at the start of every run (`check_group()`), and wherever Redis answers NOGROUP the
+group is created again and the call repeated once; `take_recreated()` then tells the consumer to
+ring every open job again from Postgres. Producing on a request path skips Redis for a few
+seconds after it failed (`shared.redis.redis_outage`), so an outage costs one request at most
+about a second.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -33,7 +34,8 @@ logger = logging.getLogger("mimivibe.queue")
 STREAM = "mimivibe:readings"
 GROUP = "job-consumer"
 DEAD_LETTER_STREAM = "mimivibe:readings:dead-letter"
-# Trimming bounds the streams if acknowledgements ever stop; it never trims in normal operation.
+# Trimming bounds the streams if deletions ever stop (a consumer killed between its read and
+# its delete leaves those entries behind); it never trims in normal operation.
 MAX_STREAM_LENGTH = 100_000
 JOB_FIELD = "job_id"
 T = TypeVar("T")
@@ -42,7 +44,7 @@ T = TypeVar("T")
 @dataclass(frozen=True)
 class StreamEntry:
     entry_id: str
-    # None when the entry was trimmed away while pending, or carries no job id.
+    # None when the entry carries no job id.
     job_id: str | None
 
 
@@ -98,6 +100,13 @@ class ReadingQueue:
         self._recreated = False
 
     # -- setup ------------------------------------------------------------------------
+    def check_group(self) -> None:
+        """Create the stream and its group unless they exist, asking Redis even when this queue
+        saw them before: a run starts with it, so a stream lost between runs is noticed before
+        the sweep decides which jobs to ring."""
+        self._group_ready = False
+        self.ensure_group()
+
     def ensure_group(self) -> None:
         """Create the stream and its group (reading from the start) unless they exist."""
         if self._group_ready:
@@ -175,56 +184,29 @@ class ReadingQueue:
 
     # -- consuming --------------------------------------------------------------------
     def read(self, consumer: str, count: int) -> list[StreamEntry]:
-        """Up to `count` entries never delivered to any consumer of the group."""
+        """Take up to `count` doorbells never delivered to any consumer of the group: read with
+        NOACK (nothing stays pending) and deleted from the stream in a second round trip."""
         if count <= 0:
             return []
         raw = self._with_group(lambda: self.redis.xreadgroup(
-            self.group, consumer, {self.stream: ">"}, count=count))
+            self.group, consumer, {self.stream: ">"}, count=count, noack=True))
         entries: list[StreamEntry] = []
         for stream in raw or []:
             entries.extend(_entries(stream[1] if len(stream) > 1 else None))
+        if entries:
+            # Already delivered, so never delivered again: deleting only keeps the stream short,
+            # and a failure to delete costs nothing but room (MAX_STREAM_LENGTH bounds it).
+            try:
+                self.redis.xdel(self.stream, *[e.entry_id for e in entries])
+            except Exception as exc:
+                if not is_unavailable(exc):
+                    raise
+                logger.warning("read doorbells not deleted (%s)", type(exc).__name__)
         return entries
 
-    def reclaim(self, consumer: str, min_idle_ms: int, count: int) -> list[StreamEntry]:
-        """Take over up to `count` entries pending longer than `min_idle_ms` (XAUTOCLAIM)."""
-        claimed: list[StreamEntry] = []
-        cursor = "0-0"
-        # Each call scans a bounded part of the pending list; stop at its end or when full.
-        for _ in range(100):
-            if len(claimed) >= count:
-                break
-            raw: Any = self._with_group(functools.partial(
-                self.redis.xautoclaim, self.stream, self.group, consumer, min_idle_ms, cursor,
-                count=count - len(claimed)))
-            if not isinstance(raw, list) or len(raw) < 2:
-                break
-            claimed.extend(_entries(raw[1]))
-            cursor = str(raw[0])
-            if cursor == "0-0":
-                break
-        return claimed
-
-    def ack(self, entry_ids: Iterable[str]) -> int:
-        """Acknowledge and delete entries (one round trip); returns how many were pending."""
-        ids = list(dict.fromkeys(entry_ids))
-        if not ids:
-            return 0
-        def ack_and_delete() -> int:
-            pipeline: Any = self.redis.pipeline()
-            pipeline.xack(self.stream, self.group, *ids)
-            pipeline.xdel(self.stream, *ids)
-            acked, _ = pipeline.exec()
-            return int(acked or 0)
-
-        return self._with_group(ack_and_delete)
-
     # -- inspection -------------------------------------------------------------------
-    def pending_count(self) -> int:
-        """Entries delivered to some consumer and not yet acknowledged."""
-        summary = self._with_group(lambda: self.redis.xpending(self.stream, self.group))
-        return int(summary[0]) if isinstance(summary, list) and summary else 0
-
     def length(self) -> int:
+        """Doorbells not yet read."""
         return int(self.redis.xlen(self.stream) or 0)
 
     def dead_letters(self, count: int = 100) -> list[dict[str, str]]:

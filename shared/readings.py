@@ -3,9 +3,10 @@
 Everything that must be atomic (the idempotency key, the cap of open readings, the price, the
 card draw, the charge and the job row) happens in one SQL function, `public.create_reading_job`,
 granted to service_role only; the caller's id comes from the verified access token. After that
-transaction committed, the job goes to the Redis stream and QStash is asked to wake the
-consumer. Both are best effort: when Redis or QStash cannot be reached the request still
-succeeds, and the consumer's sweep (on its schedule) puts the job in the stream later.
+transaction committed, the job's doorbell is rung on the Redis stream and QStash is asked to
+wake the consumer. Both are best effort and tell SQL nothing: when Redis or QStash cannot be
+reached the request still succeeds, and the consumer's sweep (on its schedule) rings every job
+no consumer claimed within its grace (docs/DESIGN.md).
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger("mimivibe.readings")
 
 CREATE_FUNCTION = "create_reading_job"
-MARK_ENQUEUED_FUNCTION = "mark_reading_jobs_enqueued"
 
 
 class CreateReadingRequest(RequestModel):
@@ -118,16 +118,12 @@ class ReadingService:
         return response
 
     def _deliver(self, job_id: str) -> None:
-        """Stream the job and wake the consumer; failures are logged, never raised."""
-        from shared.db import execute
-
+        """Ring the job's doorbell and wake the consumer; failures are logged, never raised."""
         if self._queue is not None:
             try:
                 self._queue.enqueue([job_id])
-                marked: dict[str, Any] = {"p_job_ids": [job_id]}
-                execute(self._database.service.rpc(MARK_ENQUEUED_FUNCTION, marked))
             except Exception as exc:
-                logger.warning("job %s not streamed (the sweep will): %s", job_id,
+                logger.warning("job %s not rung (the sweep will): %s", job_id,
                                type(exc).__name__)
         if self._waker is not None:
             try:

@@ -76,6 +76,8 @@ class Settings(BaseModel):
     qstash_next_signing_key: SecretStr | None = None
     job_consumer_url: str | None = None
     max_pending_readings: int = Field(default=3, ge=1)
+    # The lease a claimed reading job holds in Postgres (ConsumerConfig.lease_seconds). The name
+    # is older than that meaning and kept, so deployed environments keep their value.
     visibility_timeout_seconds: int = Field(default=240, ge=5)
 
     # The reading pipeline.

@@ -39,7 +39,7 @@ def _exercises() -> dict[str, Callable[[], None]]:
     """One call per outcome of every metric helper (the test below keeps this list complete)."""
     return {
         "record_reading_created": lambda: observability.record_reading_created(2),
-        "record_consumer_run": lambda: observability.record_consumer_run(1, 1, 1, 1),
+        "record_consumer_run": lambda: observability.record_consumer_run(1, 1, 1),
         "record_webhook_event": _every_webhook_outcome,
         "record_stars_moved": lambda: observability.record_stars_moved(5, 2),
         "record_queue_health": lambda: observability.record_queue_health(

@@ -19,7 +19,6 @@ Powertools is imported on first use, not at import time, so importing a handler 
 from shared.observability.emf import (
     DEAD_LETTERED_JOBS,
     DEAD_LETTERS,
-    JOBS_RECLAIMED,
     NAMESPACE,
     QUEUE_DEPTH,
     QUEUE_LAG,
@@ -51,7 +50,7 @@ from shared.observability.logs import SERVICE, bind, configure_logging, get_logg
 from shared.observability.redaction import RedactionFilter, redact_text
 
 __all__ = [
-    "DEAD_LETTERED_JOBS", "DEAD_LETTERS", "JOBS_RECLAIMED", "NAMESPACE", "QUEUE_DEPTH",
+    "DEAD_LETTERED_JOBS", "DEAD_LETTERS", "NAMESPACE", "QUEUE_DEPTH",
     "QUEUE_LAG", "READINGS_COMPLETED", "READINGS_CREATED", "READING_RETRIES",
     "RECONCILIATION_APPLIED", "RECONCILIATION_DRIFT", "RETRIES_DUE", "ROLLUP_DIMENSIONS",
     "SERVICE", "STARS_CLAWED_BACK", "STARS_CREDITED", "STARS_SPENT", "UNVERIFIED_EVENT_TYPE",

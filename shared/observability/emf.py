@@ -23,7 +23,6 @@ READINGS_CREATED = "ReadingsCreated"
 READINGS_COMPLETED = "ReadingsCompleted"
 READING_RETRIES = "ReadingRetries"
 DEAD_LETTERS = "DeadLetters"
-JOBS_RECLAIMED = "JobsReclaimed"
 WEBHOOK_EVENTS = "WebhookEvents"
 STARS_CREDITED = "StarsCredited"
 STARS_CLAWED_BACK = "StarsClawedBack"
@@ -139,10 +138,10 @@ def record_reading_created(cost_stars: int) -> None:
     metrics.add(STARS_SPENT, cost_stars)
 
 
-def record_consumer_run(succeeded: int, retried: int, dead_lettered: int, reclaimed: int) -> None:
+def record_consumer_run(succeeded: int, retried: int, dead_lettered: int) -> None:
     """What one job-consumer invocation did."""
     for name, value in ((READINGS_COMPLETED, succeeded), (READING_RETRIES, retried),
-                        (DEAD_LETTERS, dead_lettered), (JOBS_RECLAIMED, reclaimed)):
+                        (DEAD_LETTERS, dead_lettered)):
         metrics.add(name, value)
 
 

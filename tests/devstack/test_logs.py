@@ -92,7 +92,7 @@ def test_make_dev_verbose_shows_every_line(tmp_path: Path) -> None:
 def test_a_consumer_run_is_idle_only_when_it_did_nothing() -> None:
     from devstack.logs import idle_run
 
-    nothing = {"claimed": 0, "succeeded": 0, "retried": 0, "dead_lettered": 0, "reclaimed": 0,
+    nothing = {"claimed": 0, "succeeded": 0, "retried": 0, "dead_lettered": 0,
                "requeued": 0, "expired_invites": 0, "duration_ms": 12}
     assert idle_run("job-consumer", 200, json.dumps(nothing).encode())
     for counter in ("claimed", "requeued", "expired_invites"):

@@ -190,6 +190,15 @@ class FaultStack:
             self.stack.redis.stop()
             self.stack.redis.start()
 
+    def stream_job_ids(self) -> list[str]:
+        """The job ids of the doorbells waiting in the reading stream."""
+        import redis
+
+        from shared.queue import JOB_FIELD, STREAM
+
+        with redis.Redis.from_url(self.stack.redis.url, decode_responses=True) as client:
+            return [fields.get(JOB_FIELD, "") for _, fields in client.xrange(STREAM)]
+
     def flush_redis(self) -> None:
         import redis
 

@@ -56,10 +56,9 @@ def test_redis_emptied_while_jobs_wait_in_its_stream(healthy: FaultStack) -> Non
     user = healthy.funded_user()
     waiting = healthy.ask(user)
     served(waiting, 202)
-    # The job reached the stream (marked in PostgreSQL), then Redis loses everything.
-    wait_for("the job to be streamed", lambda: healthy.sql(
-        "select 1 from public.jobs where id = %s and enqueued_at is not null",
-        (waiting.response.json()["job_id"],)))
+    # The job's doorbell waits in the stream, then Redis loses everything.
+    wait_for("the job's doorbell on the stream",
+             lambda: waiting.response.json()["job_id"] in healthy.stream_job_ids())
     healthy.flush_redis()
     after = healthy.ask(user)
     served(after, 202)

@@ -138,7 +138,7 @@ def test_the_adapter_derives_no_effect_metric_from_a_response(output) -> None:
     adapter(lambda r: json_response(200, {"received": True, "duplicate": False}),
             function="stripe-webhook")(event({"type": "payment_intent.succeeded"}), None)
     adapter(lambda r: json_response(200, {"claimed": 4, "succeeded": 3, "retried": 1,
-                                          "dead_lettered": 0, "reclaimed": 0}),
+                                          "dead_lettered": 0, "requeued": 0}),
             function="job-consumer")(event(), None)
 
     _, docs = output()

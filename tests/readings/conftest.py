@@ -121,7 +121,7 @@ def make_consumer(database: Database, queue: ReadingQueue, provider: Any = None,
     from shared.pipeline.offline import OfflineReader
 
     reader = provider or OfflineReader()
-    settings = {"visibility_timeout_seconds": 30, "sweep_grace_seconds": 0, **config}
+    settings = {"lease_seconds": 30, "sweep_grace_seconds": 0, **config}
     return JobConsumer(database=database, queue=queue, provider=lambda: reader,
                        config=ConsumerConfig(**settings))
 

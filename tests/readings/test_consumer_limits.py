@@ -21,6 +21,7 @@ from shared.pipeline.offline import OfflineReader
 from shared.queue import ReadingQueue, StreamEntry
 from shared.settings import Settings
 from tests.readings.conftest import ask, make_consumer, make_user
+from tests.support.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -83,7 +84,7 @@ def test_the_default_settings_fit_a_reading_of_six_llm_calls_in_the_function_and
 
     longest = 6 * settings().llm_timeout_seconds + JOB_OVERHEAD_SECONDS
     assert config.job_budget_seconds == longest
-    assert config.visibility_timeout_seconds > longest
+    assert config.lease_seconds > longest
     assert longest + config.reserve_seconds <= FUNCTION_TIMEOUT_SECONDS
 
 
@@ -112,13 +113,13 @@ def test_the_consumer_refuses_to_build_with_inconsistent_settings():
 
 
 def test_the_consumer_and_the_settings_default_to_the_same_lease():
-    assert ConsumerConfig().visibility_timeout_seconds == \
+    assert ConsumerConfig().lease_seconds == \
         Settings.model_fields["visibility_timeout_seconds"].default == 240
 
 
 def test_a_lease_no_longer_than_the_job_budget_is_refused():
     with pytest.raises(ConfigError):
-        ConsumerConfig(visibility_timeout_seconds=5, job_budget_seconds=5.0)
+        ConsumerConfig(lease_seconds=5, job_budget_seconds=5.0)
 
 
 # -- time ------------------------------------------------------------------------------------
@@ -131,7 +132,7 @@ def test_no_job_is_taken_when_the_time_left_cannot_cover_one(sql, database, queu
     report = consumer.run(deadline=time.monotonic() + 6.5)
 
     assert report.claimed == 0 and status_of(sql, job_id) == "queued"
-    assert queue.pending_count() == 0  # not even read: another run takes it
+    assert queue.length() >= 1  # not even read: its doorbell waits for another run
     assert make_consumer(database, queue).run(deadline=time.monotonic() + 30).succeeded >= 1
     assert status_of(sql, job_id) == "succeeded"
 
@@ -154,7 +155,7 @@ def test_a_batch_never_outlasts_a_lease(sql, database, queue, service):
     for i in range(5):
         ask(service, user, f"งาน {i}")
     recording = RecordingQueue(queue)
-    consumer = make_consumer(database, recording, visibility_timeout_seconds=3,
+    consumer = make_consumer(database, recording, lease_seconds=3,
                              job_budget_seconds=1.0)
 
     report = consumer.run(deadline=time.monotonic() + 30)
@@ -190,7 +191,7 @@ def test_without_redis_the_consumer_still_reports(sql, database):
     report = consumer.run(deadline=time.monotonic() + 30)
 
     dead.close()
-    assert (report.reclaimed, report.requeued, report.claimed) == (0, 0, 0)
+    assert (report.requeued, report.claimed) == (0, 0)
 
 
 def test_the_invite_expiry_task_needs_no_redis_and_expires_each_invite_once(sql, database):
@@ -206,7 +207,7 @@ def test_the_invite_expiry_task_needs_no_redis_and_expires_each_invite_once(sql,
 
 
 class StreamDownOnEnqueue(ReadingQueue):
-    """Reads and reclaims work; adding to the stream fails as when Redis goes away."""
+    """Reads work; adding to the stream fails as when Redis goes away."""
 
     def enqueue(self, job_ids: Any, *, request_path: bool = True) -> list[str]:
         from upstash_redis.errors import UpstashError
@@ -214,7 +215,8 @@ class StreamDownOnEnqueue(ReadingQueue):
         raise UpstashError("Connection refused")
 
 
-def test_jobs_the_sweep_could_not_stream_are_released_for_the_next_run(sql, database, queue):
+def test_a_job_whose_doorbell_the_sweep_could_not_push_is_rung_again_after_one_lease(
+        sql, database, queue):
     from shared.readings import ReadingService
 
     offline = ReadingService(database=database, queue=None, waker=None, max_pending=10)
@@ -223,11 +225,16 @@ def test_jobs_the_sweep_could_not_stream_are_released_for_the_next_run(sql, data
     broken = StreamDownOnEnqueue(queue.redis, stream=queue.stream,
                                  dead_letter_stream=queue.dead_letter_stream)
 
-    report = make_consumer(database, broken).run(deadline=time.monotonic() + 30)
+    report = make_consumer(database, broken, lease_seconds=2).run(
+        deadline=time.monotonic() + 30)
 
     assert (report.requeued, report.claimed) == (0, 0)
+    # SQL stamped the job as rung when the sweep chose it; nobody tells it the push failed.
     row = sql.execute("select status::text as s, enqueued_at from public.jobs where id = %s",
                       (job_id,)).fetchone()
-    assert row == {"s": "queued", "enqueued_at": None}
-    again = make_consumer(database, queue).run(deadline=time.monotonic() + 30)
-    assert again.requeued >= 1 and status_of(sql, job_id) == "succeeded"
+    assert row["s"] == "queued" and row["enqueued_at"] is not None
+    consumer = make_consumer(database, queue, lease_seconds=2)
+    wait_for(lambda: consumer.run(deadline=time.monotonic() + 30),
+             lambda _: status_of(sql, job_id) == "succeeded", timeout=15, interval=0.2)
+    assert sql.execute("select count(*) as n from public.tarot_readings where job_id = %s",
+                       (job_id,)).fetchone()["n"] == 1

@@ -30,7 +30,7 @@ def balance(sql, user_id) -> int:
                        (user_id,)).fetchone()["star_balance"]
 
 
-def test_a_reading_charges_its_price_draws_distinct_cards_and_reaches_the_stream(
+def test_a_reading_charges_its_price_draws_distinct_cards_and_rings_the_stream(
         sql, service, queue):
     user = make_user(sql, stars=5)
 
@@ -43,7 +43,8 @@ def test_a_reading_charges_its_price_draws_distinct_cards_and_reaches_the_stream
     assert job["status"] == "queued" and job["cost_stars"] == 1 and job["user_id"] == user
     assert job["payload"]["cards"] == [c.model_dump() for c in response.cards]
     assert job["payload"]["question"] == "ความรักของฉันจะเป็นอย่างไร"
-    assert job["enqueued_at"] is not None
+    # Ringing the doorbell tells SQL nothing: only the sweep stamps when it rang.
+    assert job["enqueued_at"] is None
     assert ledger(sql, user)[-1] == {"type": "reading", "amount": -1,
                                      "dedupe_key": f"reading:{response.job_id}"}
     entries = queue.read("reader", 10)

@@ -1,6 +1,6 @@
-"""The sweep and its release in SQL: which jobs reading_jobs_to_enqueue returns and marks, in what
-order, and which marks release_reading_jobs_enqueued gives back. Each kind of due job next to the
-open jobs that are not due."""
+"""The sweep in SQL: which jobs reading_jobs_to_enqueue rings (returns and stamps as rung), in
+what order. Each kind of due job next to the open jobs that are not due. SQL alone decides this:
+nothing outside it marks a job as rung or gives a stamp back."""
 
 from __future__ import annotations
 
@@ -49,17 +49,17 @@ def sweep(conn: psycopg.Connection[Any], limit: int = 100) -> list[uuid.UUID]:
 
 def test_the_sweep_returns_every_kind_of_due_job_oldest_first_and_nothing_else(db):
     due = [
-        add_job(db, "queued", age=500),                                  # never streamed
+        add_job(db, "queued", age=500),                                  # never rung
         add_job(db, "failed", age=400, retry_in=-1),                     # retry due
-        add_job(db, "queued", age=350, streamed_ago=301),                # stream entry lost
+        add_job(db, "queued", age=350, streamed_ago=301),                # rung, never claimed
         add_job(db, "processing", age=200, started_ago=61, lease=60),    # lease expired
-        add_job(db, "failed", age=100, retry_in=-1, streamed_ago=400),   # due, streamed long ago
+        add_job(db, "failed", age=100, retry_in=-1, streamed_ago=400),   # due, rung long ago
     ]
     not_due = [
         add_job(db, "queued", age=5),                                    # within the grace
-        add_job(db, "queued", age=600, streamed_ago=30),                 # just streamed
+        add_job(db, "queued", age=600, streamed_ago=30),                 # just rung
         add_job(db, "failed", age=600, retry_in=60),                     # retry not yet due
-        add_job(db, "failed", age=600, retry_in=-1, streamed_ago=30),    # streamed just now
+        add_job(db, "failed", age=600, retry_in=-1, streamed_ago=30),    # rung just now
         add_job(db, "processing", age=600, started_ago=30, lease=60),    # live lease
         add_job(db, "processing", age=600, started_ago=61, lease=60, streamed_ago=30),
         add_job(db, "succeeded", age=600),
@@ -70,7 +70,7 @@ def test_the_sweep_returns_every_kind_of_due_job_oldest_first_and_nothing_else(d
     marked = db.execute("select id from public.jobs where enqueued_at > now() - interval '1 s'"
                         " and id = any(%s)", (due + not_due,)).fetchall()
     assert {r["id"] for r in marked} == set(due)
-    assert sweep(db) == []  # marked: left alone for the stale interval
+    assert sweep(db) == []  # stamped: left alone for the stale interval
 
 
 def test_the_sweep_returns_at_most_its_limit_the_oldest_across_kinds(db):
@@ -104,20 +104,3 @@ def test_the_sweep_skips_a_job_another_transaction_holds(db, database_factory):
         release.set()
         holder.join()
     assert sweep(db) == [held]
-
-
-def test_release_gives_back_the_marks_of_open_jobs_only(db):
-    queued, failed = add_job(db, "queued", age=500), add_job(db, "failed", age=400, retry_in=-1)
-    done = add_job(db, "succeeded", streamed_ago=5)
-    never_marked = add_job(db, "queued", age=5)
-    assert sweep(db) == [queued, failed]
-
-    row = db.execute("select public.release_reading_jobs_enqueued(%s) as n",
-                     ([queued, failed, done, never_marked, queued, uuid.uuid4()],)).fetchone()
-
-    assert row is not None and row["n"] == 2
-    marks = {r["id"]: r["enqueued_at"] for r in db.execute(
-        "select id, enqueued_at from public.jobs where id = any(%s)",
-        ([queued, failed, done],)).fetchall()}
-    assert marks[queued] is None and marks[failed] is None and marks[done] is not None
-    assert sweep(db) == [queued, failed]  # streamed again by the next run
