@@ -12,7 +12,8 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from tests.db.conftest import connect, credit, make_user
+from tests.db.conftest import acting_as, connect, credit, make_user
+from tests.money.events import StripePayment
 
 __all__ = ["apply_event", "begin_purchase", "credit", "make_user", "payment",
            "record_intent", "star_balance"]
@@ -71,6 +72,23 @@ def star_balance(conn: psycopg.Connection[Any], user_id: uuid.UUID) -> int:
                        (user_id,)).fetchone()
     assert row is not None
     return int(row["star_balance"])
+
+
+def paid(conn: psycopg.Connection[Any], user_id: uuid.UUID) -> StripePayment:
+    """A basic package bought and paid (its PaymentIntent recorded, then succeeded)."""
+    row = begin_purchase(conn, user_id, "basic")
+    p = StripePayment(uuid.UUID(row["id"]), row["amount"])
+    record_intent(conn, p.payment_id, p.intent_id)
+    apply_event(conn, p.succeeded())
+    return p
+
+
+def held_stars(conn: psycopg.Connection[Any], user_id: uuid.UUID) -> int:
+    """`held_stars` of wallet_summary(), asked as the user."""
+    with acting_as(conn, "authenticated", user_id) as user_conn:
+        row = user_conn.execute("select public.wallet_summary() as s").fetchone()
+    assert row is not None
+    return int(row["s"]["held_stars"])
 
 
 @pytest.fixture(scope="package")

@@ -4,14 +4,12 @@ every payment of the user."""
 
 from __future__ import annotations
 
-import uuid
-
-from tests.db.conftest import acting_as, audit
+from tests.db.conftest import audit
 from tests.money.conftest import (
     apply_event,
-    begin_purchase,
+    held_stars,
     make_user,
-    record_intent,
+    paid,
     star_balance,
 )
 from tests.money.events import StripePayment, new_id
@@ -32,21 +30,6 @@ EVERY_PAYMENT = """
      and exists (select 1 from public.payment_disputes d
                   where d.payment_id = p.id and d.status in ('needs_response', 'under_review'))
 """
-
-
-def paid(db, user) -> StripePayment:
-    row = begin_purchase(db, user, "basic")
-    p = StripePayment(uuid.UUID(row["id"]), row["amount"])
-    record_intent(db, p.payment_id, p.intent_id)
-    apply_event(db, p.succeeded())
-    return p
-
-
-def held_stars(db, user) -> int:
-    with acting_as(db, "authenticated", user) as conn:
-        row = conn.execute("select public.wallet_summary() as s").fetchone()
-    assert row is not None
-    return int(row["s"]["held_stars"])
 
 
 def dispute(db, p: StripePayment, amount: int, *statuses: str) -> None:

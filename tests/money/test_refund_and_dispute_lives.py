@@ -9,11 +9,13 @@ import uuid
 import psycopg
 import pytest
 
-from tests.db.conftest import acting_as, audit
+from tests.db.conftest import audit
 from tests.money.conftest import (
     apply_event,
     begin_purchase,
+    held_stars,
     make_user,
+    paid,
     payment,
     record_intent,
     star_balance,
@@ -23,26 +25,11 @@ from tests.money.events import StripePayment, new_id
 BASIC_AMOUNT, BASIC_STARS = 14900, 17
 
 
-def paid(db, user) -> StripePayment:
-    row = begin_purchase(db, user, "basic")
-    p = StripePayment(uuid.UUID(row["id"]), row["amount"])
-    record_intent(db, p.payment_id, p.intent_id)
-    apply_event(db, p.succeeded())
-    return p
-
-
 def ledger(db, payment_id):
     return [(r["type"], r["amount"], r["key"]) for r in db.execute(
         "select transaction_type::text as type, amount, dedupe_key as key"
         " from public.wallet_transactions where related_payment_id = %s order by seq",
         (payment_id,)).fetchall()]
-
-
-def held_stars(db, user) -> int:
-    with acting_as(db, "authenticated", user) as conn:
-        row = conn.execute("select public.wallet_summary() as s").fetchone()
-    assert row is not None
-    return int(row["s"]["held_stars"])
 
 
 def spend(db, user, stars: int) -> None:
