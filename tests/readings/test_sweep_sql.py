@@ -104,3 +104,27 @@ def test_the_sweep_skips_a_job_another_transaction_holds(db, database_factory):
         release.set()
         holder.join()
     assert sweep(db) == [held]
+
+
+def test_the_sweeps_stamp_is_a_heap_only_update_on_pages_filled_by_inserts(db):
+    """Pages of jobs keep room for updates (fillfactor): stamping a job as rung changes no
+    indexed column, so it writes no entry into the table's indexes (at a million jobs those
+    writes made the sweep grow with the table). The due jobs are spread among others, as jobs
+    that need the sweep are in a busy table."""
+    user = make_user(db)
+    # One set-based insert fills its pages as far as the fillfactor lets it, like a busy table;
+    # every 20th job is old enough to be due, the others are within the grace.
+    db.execute(
+        "insert into public.jobs (user_id, dedupe_key, status, payload, attempts, created_at)"
+        " select %s, 'fill:' || g, 'queued', '{}'::jsonb, 0,"
+        " now() - case when g %% 20 = 0 then interval '1 hour' else interval '0' end"
+        " from generate_series(1, 2000) g", (user,))
+    with db.transaction():
+        rung = sweep(db, limit=100)
+        row = db.execute(
+            "select pg_stat_get_xact_tuples_updated('public.jobs'::regclass) as updated,"
+            " pg_stat_get_xact_tuples_hot_updated('public.jobs'::regclass) as hot").fetchone()
+    assert row is not None
+    assert len(rung) == 100
+    assert row["updated"] == 100
+    assert row["hot"] == 100

@@ -1,0 +1,1 @@
+alter table public.jobs reset (fillfactor);
