@@ -22,6 +22,13 @@ from tests.db.conftest import make_user, one
 
 MIGRATION = "20261203015000"
 STATUSES = ("queued", "processing", "succeeded", "failed", "dlq", "canceled")
+SNAPSHOT_FIGURES = """
+  select s.status::text as status,
+         coalesce((select t.jobs from private.job_status_totals t where t.status = s.status), 0)
+         + coalesce((select sum(d.delta) from private.job_status_deltas d
+                      where d.status = s.status), 0)::bigint as n
+    from unnest(enum_range(null::public.job_status)) s (status)
+"""
 FOLD_LOCK = "select pg_advisory_xact_lock(hashtextextended('private.fold_job_status_deltas', 0))"
 
 
@@ -199,6 +206,7 @@ def test_concurrent_writers_and_folds_leave_exact_figures(db, url):
     done = threading.Event()
     errors: list[BaseException] = []
     folded = [0]
+    mismatches: list[Any] = []
 
     def write(user: uuid.UUID, seed: int) -> None:
         rng = random.Random(seed)
@@ -219,6 +227,12 @@ def test_concurrent_writers_and_folds_leave_exact_figures(db, url):
                 while not done.is_set():
                     as_service(conn, "select * from public.queue_health()")
                     folded[0] += 1
+                    # Mid-run, in one snapshot: totals + log are the rows' counts.
+                    with conn.transaction():
+                        conn.execute("set transaction isolation level repeatable read")
+                        seen = conn.execute(SNAPSHOT_FIGURES).fetchall()
+                        if {r["status"]: r["n"] for r in seen} != truth(conn):
+                            mismatches.append(seen)
         except BaseException as exc:
             errors.append(exc)
 
@@ -234,6 +248,7 @@ def test_concurrent_writers_and_folds_leave_exact_figures(db, url):
 
     assert errors == []
     assert folded[0] > 0
+    assert mismatches == []
     assert all(not t.is_alive() for t in threads + folders)
     assert sum(truth(db).values()) >= writers * rounds * 2
     assert_exact(db)
