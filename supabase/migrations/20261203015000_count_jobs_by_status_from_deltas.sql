@@ -127,11 +127,12 @@ as $$
 begin
   perform private.fold_job_status_deltas();
   return query
-    select s.status,
-           coalesce((select t.jobs from private.job_status_totals t where t.status = s.status), 0)
-           + coalesce((select pg_catalog.sum(d.delta) from private.job_status_deltas d
-                        where d.status = s.status), 0)::bigint
-      from pg_catalog.unnest(pg_catalog.enum_range(null::public.job_status)) s (status);
+    select s.status, coalesce(t.jobs, 0) + coalesce(d.delta, 0)
+      from pg_catalog.unnest(pg_catalog.enum_range(null::public.job_status)) s (status)
+      left join private.job_status_totals t on t.status = s.status
+      left join (select l.status, pg_catalog.sum(l.delta)::bigint as delta
+                   from private.job_status_deltas l group by l.status) d
+        on d.status = s.status;
 end
 $$;
 
