@@ -271,3 +271,15 @@ def test_the_migration_counts_the_jobs_already_there(database_factory, tmp_path:
         assert MIGRATION in migrate_up(url, MIGRATIONS_DIR)
         assert logged(conn) == 0
         assert_exact(conn)
+
+
+def test_the_consumers_call_over_rest_folds_and_reports_exact_figures(database, sql):
+    """The consumer POSTs the RPC as the service role: volatile, so run read-write."""
+    from shared.db import execute
+
+    create(sql, make_user(sql, stars=100))
+    assert logged(sql) > 0
+    rows = execute(database.service.rpc("queue_health", {})).data
+    expected = truth(sql)
+    assert (rows[0]["queued"], rows[0]["dead_letters"]) == (expected["queued"], expected["dlq"])
+    assert logged(sql) == 0
