@@ -7,7 +7,9 @@ one reading job with its attempt and reading; 30% paid once and have a Stripe cu
 saved card, invites link later users to earlier ones (so no cycles). A small fraction of jobs
 is open (queued and streamed, processing on a live lease, failed and not yet due) or
 dead-lettered, in proportion to the users; the open ones are in flight (created minutes ago,
-on the stream or leased). The first `POWER_USERS` users are heavy users,
+on the stream or leased), and stay so however long the fill and the runs take: retries due
+in a day, leases of a day (with the 10-minute retry and 5-minute lease they had, the large
+`--full` fill outlasted them and the sweep and `queue_health` met 100x more due work). The first `POWER_USERS` users are heavy users,
 identical at every size: 20,000 ledger rows, 2,000 readings and 1,000 / 500 invites sent.
 
 Some work is due at every size in the same amount, so the consumer's sweep returns the same
@@ -121,7 +123,8 @@ def _statements(users: int) -> list[str]:
         # number, the rest succeeded; then the due queued jobs, the same number at any size.
         f"""insert into public.jobs (user_id, dedupe_key, status, payload, cost_stars, attempts,
                                      worker_id, started_at, completed_at, next_retry_at,
-                                     enqueued_at, created_at, last_error)
+                                     enqueued_at, created_at, last_error,
+                                     visibility_timeout_secs)
             select u.id, 'create-reading:' || u.id || ':bench-' || n, s.status,
                    jsonb_build_object('question', 'ความรักของฉัน ' || n, 'locale', 'th',
                                       'card_count', 3, 'cards', '[]'::jsonb,
@@ -132,10 +135,11 @@ def _statements(users: int) -> list[str]:
                         when s.status = 'processing' then now() - interval '30 seconds'
                         else c.at + interval '2 seconds' end,
                    case when s.status in ('succeeded', 'dlq') then c.at + interval '5 seconds' end,
-                   case when s.status = 'failed' then now() + interval '10 minutes' end,
+                   case when s.status = 'failed' then now() + interval '1 day' end,
                    case when s.status = 'queued' then now() - interval '1 minute' end,
                    case when s.status = 'queued' then now() - interval '2 minutes' else c.at end,
-                   case when s.status in ('failed', 'dlq') then 'bench failure' end
+                   case when s.status in ('failed', 'dlq') then 'bench failure' end,
+                   case when s.status = 'processing' then 86400 else 300 end
               from bench.users u
              cross join lateral generate_series(1, case when u.power then {POWER_JOBS} else 1 end) n
              cross join lateral (select now() - make_interval(hours => n, secs => u.i % 3600)
