@@ -9,7 +9,6 @@ import random
 import shutil
 import threading
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,18 +29,6 @@ SNAPSHOT_FIGURES = """
     from unnest(enum_range(null::public.job_status)) s (status)
 """
 FOLD_LOCK = "select pg_advisory_xact_lock(hashtextextended('private.fold_job_status_deltas', 0))"
-
-
-@pytest.fixture(scope="module")
-def url(database_factory: Any) -> str:
-    """A database of its own: the figures are compared with every job in it."""
-    return database_factory(migrate=True)
-
-
-@pytest.fixture
-def db(url: str) -> Iterator[psycopg.Connection[Any]]:
-    with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
-        yield conn
 
 
 def as_service(conn: psycopg.Connection[Any], sql: str, params: Any = ()) -> Any:
@@ -107,102 +94,102 @@ def status(conn: psycopg.Connection[Any], job: uuid.UUID) -> str:
     return str(one(conn, "select status::text as s from public.jobs where id = %s", (job,))["s"])
 
 
-def test_the_figures_are_exact_after_every_kind_of_transition(db):
-    user, other = make_user(db, stars=1000), make_user(db, stars=1000)
-    jobs = [create(db, user) for _ in range(5)] + [create(db, other) for _ in range(3)]
-    assert assert_exact(db)["queued"] >= 8
+def test_the_figures_are_exact_after_every_kind_of_transition(sql):
+    user, other = make_user(sql, stars=1000), make_user(sql, stars=1000)
+    jobs = [create(sql, user) for _ in range(5)] + [create(sql, other) for _ in range(3)]
+    assert assert_exact(sql)["queued"] >= 8
 
-    assert claim(db, *jobs[:4]) == ["claimed"] * 4
-    assert_exact(db)
-    assert finish(db, jobs[0]) == "succeeded"
-    assert_exact(db)
-    assert finish(db, jobs[1], error=True) == "retry"
-    assert status(db, jobs[1]) == "failed"
-    assert_exact(db)
-    assert claim(db, jobs[1]) == ["claimed"]
-    assert finish(db, jobs[1], error=True, retryable=False) == "dead_lettered"
-    assert status(db, jobs[1]) == "dlq"
-    assert_exact(db)
+    assert claim(sql, *jobs[:4]) == ["claimed"] * 4
+    assert_exact(sql)
+    assert finish(sql, jobs[0]) == "succeeded"
+    assert_exact(sql)
+    assert finish(sql, jobs[1], error=True) == "retry"
+    assert status(sql, jobs[1]) == "failed"
+    assert_exact(sql)
+    assert claim(sql, jobs[1]) == ["claimed"]
+    assert finish(sql, jobs[1], error=True, retryable=False) == "dead_lettered"
+    assert status(sql, jobs[1]) == "dlq"
+    assert_exact(sql)
 
-    with db.transaction():  # the operator's replay of a dead letter
-        db.execute("set local role service_role")
-        db.execute("select public.admin_replay_job(%s, 2)", (jobs[1],))
-    assert status(db, jobs[1]) == "queued"
-    assert_exact(db)
+    with sql.transaction():  # the operator's replay of a dead letter
+        sql.execute("set local role service_role")
+        sql.execute("select public.admin_replay_job(%s, 2)", (jobs[1],))
+    assert status(sql, jobs[1]) == "queued"
+    assert_exact(sql)
 
     # Erasure cancels the user's open jobs (queued, processing, failed).
-    assert finish(db, jobs[2], error=True) == "retry"
-    as_service(db, "select public.erase_account(%s, 'self') as r", (user,))
-    assert {status(db, j) for j in jobs[1:5]} == {"canceled"}
-    assert_exact(db)
+    assert finish(sql, jobs[2], error=True) == "retry"
+    as_service(sql, "select public.erase_account(%s, 'self') as r", (user,))
+    assert {status(sql, j) for j in jobs[1:5]} == {"canceled"}
+    assert_exact(sql)
 
     # Deleting a user deletes their jobs (the foreign key cascades), and a job is deleted.
-    gone = make_user(db)
+    gone = make_user(sql)
     for n, state in enumerate(["queued", "failed", "dlq", "succeeded"]):
-        db.execute("insert into public.jobs (user_id, dedupe_key, status, payload)"
-                   " values (%s, %s, %s, '{}'::jsonb)", (gone, f"gone:{gone}:{n}", state))
-    assert_exact(db)
-    db.execute("delete from public.jobs where dedupe_key = %s", (f"gone:{gone}:0",))
-    assert_exact(db)
-    db.execute("delete from public.users where id = %s", (gone,))
-    assert_exact(db)
+        sql.execute("insert into public.jobs (user_id, dedupe_key, status, payload)"
+                    " values (%s, %s, %s, '{}'::jsonb)", (gone, f"gone:{gone}:{n}", state))
+    assert_exact(sql)
+    sql.execute("delete from public.jobs where dedupe_key = %s", (f"gone:{gone}:0",))
+    assert_exact(sql)
+    sql.execute("delete from public.users where id = %s", (gone,))
+    assert_exact(sql)
 
 
-def test_an_update_that_keeps_the_status_logs_nothing(db):
-    job = create(db, make_user(db, stars=100))
-    assert_exact(db)  # folded: the log is empty
-    db.execute("update public.jobs set enqueued_at = now(), last_error = 'x' where id = %s",
-               (job,))
-    assert logged(db) == 0
-    db.execute("update public.jobs set status = 'processing' where id = %s", (job,))
-    assert logged(db) == 2  # one status less, one more
-    db.execute("update public.jobs set status = 'processing', attempts = 1 where id = %s",
-               (job,))
-    assert logged(db) == 2
-    assert_exact(db)
+def test_an_update_that_keeps_the_status_logs_nothing(sql):
+    job = create(sql, make_user(sql, stars=100))
+    assert_exact(sql)  # folded: the log is empty
+    sql.execute("update public.jobs set enqueued_at = now(), last_error = 'x' where id = %s",
+                (job,))
+    assert logged(sql) == 0
+    sql.execute("update public.jobs set status = 'processing' where id = %s", (job,))
+    assert logged(sql) == 2  # one status less, one more
+    sql.execute("update public.jobs set status = 'processing', attempts = 1 where id = %s",
+                (job,))
+    assert logged(sql) == 2
+    assert_exact(sql)
 
 
-def test_the_fold_is_idempotent(db):
-    create(db, make_user(db, stars=100))
-    assert logged(db) > 0
-    assert one(db, "select private.fold_job_status_deltas() as f")["f"] is True
-    totals = db.execute("select status, jobs from private.job_status_totals order by status")
+def test_the_fold_is_idempotent(sql):
+    create(sql, make_user(sql, stars=100))
+    assert logged(sql) > 0
+    assert one(sql, "select private.fold_job_status_deltas() as f")["f"] is True
+    totals = sql.execute("select status, jobs from private.job_status_totals order by status")
     before = totals.fetchall()
-    assert logged(db) == 0
-    assert one(db, "select private.fold_job_status_deltas() as f")["f"] is True
-    after = db.execute("select status, jobs from private.job_status_totals order by status")
+    assert logged(sql) == 0
+    assert one(sql, "select private.fold_job_status_deltas() as f")["f"] is True
+    after = sql.execute("select status, jobs from private.job_status_totals order by status")
     assert after.fetchall() == before
-    assert_exact(db)
+    assert_exact(sql)
 
 
-def test_a_caller_that_cannot_fold_reads_the_totals_plus_the_log(db, url):
-    create(db, make_user(db, stars=100))
-    unfolded = logged(db)
+def test_a_caller_that_cannot_fold_reads_the_totals_plus_the_log(sql, readings_db):
+    create(sql, make_user(sql, stars=100))
+    unfolded = logged(sql)
     assert unfolded > 0
-    with psycopg.connect(url, row_factory=dict_row) as folder:
+    with psycopg.connect(readings_db, row_factory=dict_row) as folder:
         folder.execute(FOLD_LOCK)  # another fold is under way
-        assert one(db, "select private.fold_job_status_deltas() as f")["f"] is False
-        assert_exact(db)
-        assert logged(db) == unfolded
+        assert one(sql, "select private.fold_job_status_deltas() as f")["f"] is False
+        assert_exact(sql)
+        assert logged(sql) == unfolded
         folder.rollback()
-    assert_exact(db)
-    assert logged(db) == 0
+    assert_exact(sql)
+    assert logged(sql) == 0
 
 
-def test_jobs_cannot_be_truncated_so_no_truncate_escapes_the_log(db):
-    create(db, make_user(db, stars=100))
+def test_jobs_cannot_be_truncated_so_no_truncate_escapes_the_log(sql):
+    create(sql, make_user(sql, stars=100))
     with pytest.raises(psycopg.errors.FeatureNotSupported):
-        db.execute("truncate public.jobs")  # referenced by the ledger and the attempts
+        sql.execute("truncate public.jobs")  # referenced by the ledger and the attempts
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
-        db.execute("truncate public.jobs cascade")  # the ledger refuses TRUNCATE
-    assert_exact(db)
+        sql.execute("truncate public.jobs cascade")  # the ledger refuses TRUNCATE
+    assert_exact(sql)
 
 
-def test_concurrent_writers_and_folds_leave_exact_figures(db, url):
+def test_concurrent_writers_and_folds_leave_exact_figures(sql, readings_db):
     """Writers create, claim and finish jobs (success, retry, dead letter) while other
     connections fold through queue_health; no writer fails and the figures end exact."""
     writers, rounds = 4, 12
-    users = [make_user(db, stars=1000) for _ in range(writers)]
+    users = [make_user(sql, stars=1000) for _ in range(writers)]
     done = threading.Event()
     errors: list[BaseException] = []
     folded = [0]
@@ -211,7 +198,7 @@ def test_concurrent_writers_and_folds_leave_exact_figures(db, url):
     def write(user: uuid.UUID, seed: int) -> None:
         rng = random.Random(seed)
         try:
-            with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
+            with psycopg.connect(readings_db, autocommit=True, row_factory=dict_row) as conn:
                 for _ in range(rounds):
                     jobs = [create(conn, user) for _ in range(2)]
                     claim(conn, *jobs)
@@ -223,7 +210,7 @@ def test_concurrent_writers_and_folds_leave_exact_figures(db, url):
 
     def fold() -> None:
         try:
-            with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
+            with psycopg.connect(readings_db, autocommit=True, row_factory=dict_row) as conn:
                 while not done.is_set():
                     as_service(conn, "select * from public.queue_health()")
                     folded[0] += 1
@@ -250,8 +237,8 @@ def test_concurrent_writers_and_folds_leave_exact_figures(db, url):
     assert folded[0] > 0
     assert mismatches == []
     assert all(not t.is_alive() for t in threads + folders)
-    assert sum(truth(db).values()) >= writers * rounds * 2
-    assert_exact(db)
+    assert sum(truth(sql).values()) >= writers * rounds * 2
+    assert_exact(sql)
 
 
 def test_the_migration_counts_the_jobs_already_there(database_factory, tmp_path: Path):
