@@ -1,6 +1,6 @@
 """Is every SQL path flat as the data grows 100x? Two fills of the schema in one cluster, side by side.
 
-    .venv/bin/python -m benchmarks.data_scale [--users 2000] [--factor 100] [--runs 25] [--full]
+    .venv/bin/python -m benchmarks.data_scale [--users 2000] [--factor 100] [--runs 60] [--full]
 
 Starts a throwaway PostgreSQL cluster (the embedded one the tests use, or `--database-url` of a
 server whose user may create databases), migrates two databases and fills them with set-based
@@ -124,7 +124,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=2_000)
     parser.add_argument("--factor", type=int, default=100)
-    parser.add_argument("--runs", type=int, default=25)
+    parser.add_argument("--runs", type=int, default=60)
     parser.add_argument("--full", action="store_true", help="10,000 and 1,000,000 users")
     parser.add_argument("--database-url", help="a server to use instead of a throwaway cluster")
     args = parser.parse_args()
