@@ -8,8 +8,9 @@ saved card, invites link later users to earlier ones (so no cycles). A small fra
 is open (queued and streamed, processing on a live lease, failed and not yet due) or
 dead-lettered, in proportion to the users; the open ones are in flight (created minutes ago,
 on the stream or leased), and stay so however long the fill and the runs take: retries due
-in a day, leases of a day (with the 10-minute retry and 5-minute lease they had, the large
-`--full` fill outlasted them and the sweep and `queue_health` met 100x more due work). The first `POWER_USERS` users are heavy users,
+in a day, leases of a day, queued jobs stamped as rung at the fill's end (with the 10-minute
+retry and 5-minute lease they had, the large `--full` fill outlasted them and the sweep and
+`queue_health` met 100x more due work). The first `POWER_USERS` users are heavy users,
 identical at every size: 20,000 ledger rows, 2,000 readings and 1,000 / 500 invites sent.
 
 Some work is due at every size in the same amount, so the consumer's sweep returns the same
